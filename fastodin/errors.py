@@ -1,0 +1,100 @@
+"""The one exception hierarchy of fastodin.
+
+Every error fastodin raises derives from :class:`FastOdinError`.  Errors about bad *data*
+(a corrupt stream, a truncated record, a record over a limit) also derive from ``ValueError``
+and carry where it happened: ``offset`` (byte offset in the input), ``length`` (bytes
+involved), ``limit`` (the limit that was exceeded), ``record`` (how many good records came
+before), ``channel`` (name or id) where known.
+
+>>> try:
+...     raise TruncatedError("record cut short", offset=16, length=8, record=1)
+... except ValueError as e:
+...     (e.offset, e.record)
+(16, 1)
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+__all__ = [
+    "FastOdinError",
+    "DataError",
+    "TruncatedError",
+    "ExtraData",
+    "LimitError",
+    "MetadataError",
+    "ChecksumError",
+    "CorruptFrameError",
+    "OdinError",
+    "TimestampOrderError",
+    "UsageError",
+]
+
+
+class FastOdinError(Exception):
+    """Base class of every fastodin error."""
+
+
+class UsageError(FastOdinError, ValueError):
+    """An API was called with arguments it cannot take (not a data problem)."""
+
+
+class DataError(FastOdinError, ValueError):
+    """Bad input data.  Carries ``offset``, ``length``, ``limit``, ``record`` and ``channel``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        offset: Optional[int] = None,
+        length: Optional[int] = None,
+        limit: Optional[int] = None,
+        record: Optional[int] = None,
+        channel: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.length = length
+        self.limit = limit
+        self.record = record
+        self.channel = channel
+
+
+class TruncatedError(DataError):
+    """The input ends inside a record (or frame, or packet)."""
+
+
+class ExtraData(DataError):
+    """Bytes remain after the last complete item where none were expected.
+
+    ``unpacked`` holds what was decoded before them, ``extra`` the bytes themselves.
+    """
+
+    def __init__(self, message: str, *, unpacked: Any = None, extra: bytes = b"", **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.unpacked = unpacked
+        self.extra = extra
+
+
+class LimitError(DataError):
+    """A size in the input exceeds a configured limit (named in the message)."""
+
+
+class MetadataError(DataError):
+    """An id-0 metadata payload is neither JSON nor MessagePack."""
+
+
+class ChecksumError(DataError):
+    """A checksum (CRC, zstd content checksum) does not match."""
+
+
+class CorruptFrameError(DataError):
+    """An archive frame cannot be decompressed or parsed."""
+
+
+class OdinError(DataError):
+    """A malformed ODIN packet, definition or link frame."""
+
+
+class TimestampOrderError(FastOdinError, ValueError):
+    """A record is older than the last flush (VRS's TimestampOrderWriteException)."""
