@@ -348,7 +348,7 @@ class Decoder:
     [('a', b'x')]
     """
 
-    BATCH = 16384
+    BATCH = 65536
 
     def __init__(
         self,
@@ -375,6 +375,7 @@ class Decoder:
         self._batch_stop = 0
         self._yielded_before = 0
         self._consumed_records = 0  # records consumed from the stream (incl. definitions/resets)
+        self._more = False  # the last scan stopped at BATCH records: more may be complete
 
     # feeding ---------------------------------------------------------------------------------
     def feed(self, data: Buffer) -> None:
@@ -416,10 +417,17 @@ class Decoder:
 
     # iterating -------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Record]:
+        if length_hint(self._it) == 0:
+            self._next_batch()
+        if self._more:
+            return self._chain()
+        return self._it  # everything complete is in this batch: iterate the list directly
+
+    def _chain(self) -> Iterator[Record]:
         while True:
-            if length_hint(self._it) == 0 and not self._next_batch():
-                return
             yield from self._it
+            if not self._next_batch():
+                return
 
     def __next__(self) -> Record:
         for rec in self._it:
@@ -464,6 +472,7 @@ class Decoder:
                     record=self._consumed_records + (e.record or 0),
                 ) from None
             n = len(s.time)
+            self._more = n == self.BATCH
             self._batch_start = self._base + pos
             self._batch_stop = self._base + s.end
             self._pos = s.end
@@ -497,10 +506,17 @@ class Decoder:
             self._it = iter(self._batch)
             self._batch_ends = rec_ends
             return
+        if ns is not None and tm is None:
+            names = list(map(ns._by_id.get, ids))
+            if None not in names:  # the common case: every id known, no metadata in this batch
+                self._batch = list(map(_tuple_new, repeat(Record), zip(s.time.tolist(), ids, payloads, names)))
+                self._it = iter(self._batch)
+                self._batch_ends = rec_ends
+                return
         out: List[Record] = []
         keep: List[int] = []
         times = s.time
-        table = ns._by_id if ns is not None else {}  # noqa: F841
+        table = ns._by_id if ns is not None else {}
         n = len(ids)
         i = 0
         window = 256
