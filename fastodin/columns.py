@@ -603,15 +603,17 @@ def encode_columns(times: Any, ids: Any, payloads: Any) -> bytes:
     if pay.ndim == 0:
         raise UsageError("encode_columns: payloads must be an array with one row per record")
     n = pay.shape[0]
-    pay = np.ascontiguousarray(pay).reshape(n, -1)
-    if pay.dtype != np.uint8:
-        pay = pay.view(np.uint8) if n else np.empty((0, pay.shape[1] * pay.dtype.itemsize), np.uint8)
-    plen = pay.shape[1]
+    row = int(np.prod(pay.shape[1:], dtype=np.int64)) * pay.dtype.itemsize
+    if n == 0:
+        pay = np.empty((0, row), np.uint8)
+    else:
+        pay = np.ascontiguousarray(pay).reshape(n, -1).view(np.uint8)
+    plen = row
     t = np.asarray(times, dtype=_F8)
     if t.ndim > 1 or (t.ndim == 1 and t.shape[0] != n):
         raise UsageError(f"encode_columns: {t.size} times for {n} payload rows")
     i = np.asarray(ids)
-    if i.dtype.kind not in "iu" and not (i.dtype.kind == "O" and i.size == 0):
+    if i.dtype.kind not in "iu" and i.size:
         raise UsageError(f"encode_columns: ids must be integers, not {i.dtype}")
     if i.ndim > 1 or (i.ndim == 1 and i.shape[0] != n):
         raise UsageError(f"encode_columns: {i.size} ids for {n} payload rows")
@@ -625,7 +627,7 @@ def encode_columns(times: Any, ids: Any, payloads: Any) -> bytes:
     )
     out = np.zeros(n, rec) if plen % 8 else np.empty(n, rec)
     out["t"] = t
-    out["i"] = i
+    out["i"] = i if i.size else 0
     out["l"] = plen
     if plen:
         out["p"] = pay
