@@ -1,0 +1,10 @@
+"""The list of subcommand modules, in ``fastodin --help`` order.
+
+>>> [m.NAME for m in MODULES][:1]
+['demo']
+"""
+from __future__ import annotations
+
+from . import demo
+
+MODULES = [demo]
