@@ -14,7 +14,6 @@ little-endian, records back to back, no file header.
 """
 from __future__ import annotations
 
-import math
 import struct
 from itertools import repeat
 from operator import length_hint
@@ -368,8 +367,9 @@ class Decoder:
         self._pending: List[bytes] = []
         self._pending_len = 0
         self._need = 0  # bytes needed from _pos before another record can complete
-        self._batch: List[Record] = []
-        self._it: Iterator[Record] = iter(self._batch)
+        self._it: Iterator[Record] = iter(())  # records of the current batch (often a lazy map)
+        self._left: Iterator[Any] = iter(())  # advances with _it; its length_hint = records left
+        self._n = 0  # records in the current batch
         self._batch_ends: Optional[np.ndarray] = None  # stream offset after each output record
         self._batch_start = 0
         self._batch_stop = 0
@@ -399,7 +399,7 @@ class Decoder:
     @property
     def records(self) -> int:
         """Records yielded so far."""
-        return self._yielded_before + len(self._batch) - length_hint(self._it)
+        return self._yielded_before + self._n - length_hint(self._left)
 
     def tell(self) -> int:
         """Stream offset just after the last record yielded (where the next one starts).
@@ -407,8 +407,8 @@ class Decoder:
         >>> dec = Decoder(); dec.feed(encode([(0.0, 1, b"ab")])); next(dec).id, dec.tell()
         (1, 24)
         """
-        done = len(self._batch) - length_hint(self._it)
-        if done == len(self._batch):
+        done = self._n - length_hint(self._left)
+        if done == self._n:
             return self._batch_stop
         if done == 0:
             return self._batch_start
@@ -417,7 +417,7 @@ class Decoder:
 
     # iterating -------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Record]:
-        if length_hint(self._it) == 0:
+        if length_hint(self._left) == 0:
             self._next_batch()
         if self._more:
             return self._chain()
@@ -454,9 +454,8 @@ class Decoder:
         from .columns import scan
 
         while True:
-            self._yielded_before += len(self._batch)
-            self._batch = []
-            self._it = iter(self._batch)
+            self._yielded_before += self._n
+            self._set_batch(iter(()), iter(()), 0)
             if len(self._buf) - self._pos < max(self._need, HEADER_SIZE) and not self._join():
                 return False
             buf, pos = self._buf, self._pos
@@ -487,8 +486,11 @@ class Decoder:
                     return False
                 continue
             self._build(s, buf)
-            if self._batch:
+            if self._n:
                 return True
+
+    def _set_batch(self, it: Iterator[Record], left: Iterator[Any], n: int) -> None:
+        self._it, self._left, self._n = it, left, n
 
     def _build(self, s: Any, buf: bytes) -> None:
         ns = self.namespace
@@ -496,28 +498,29 @@ class Decoder:
         starts = s.offset.tolist()
         ends = (s.offset + s.length).tolist()
         mv = memoryview(buf)
-        payloads = list(map(mv.__getitem__, map(slice, starts, ends)))
+        n = len(ids)
+        payloads: Any = map(mv.__getitem__, map(slice, starts, ends))  # lazy: views made as consumed
         rec_ends = s.offset + s.length.astype(np.int64)
         rec_ends += (-rec_ends) % 8
         rec_ends += self._base
         tm = self._time
         if ns is None and tm is None:
-            self._batch = list(map(_tuple_new, repeat(Record), zip(s.time.tolist(), ids, payloads, repeat(None))))
-            self._it = iter(self._batch)
+            left = iter(ids)
+            self._set_batch(map(_tuple_new, repeat(Record), zip(s.time.tolist(), left, payloads, repeat(None))), left, n)
             self._batch_ends = rec_ends
             return
         if ns is not None and tm is None:
             names = list(map(ns._by_id.get, ids))
             if None not in names:  # the common case: every id known, no metadata in this batch
-                self._batch = list(map(_tuple_new, repeat(Record), zip(s.time.tolist(), ids, payloads, names)))
-                self._it = iter(self._batch)
+                left = iter(ids)
+                self._set_batch(map(_tuple_new, repeat(Record), zip(s.time.tolist(), left, payloads, names)), left, n)
                 self._batch_ends = rec_ends
                 return
+        payloads = list(payloads)
         out: List[Record] = []
         keep: List[int] = []
         times = s.time
         table = ns._by_id if ns is not None else {}
-        n = len(ids)
         i = 0
         window = 256
         while i < n:
@@ -562,8 +565,8 @@ class Decoder:
                 keep.append(j)
             i = j + 1
             window = 256
-        self._batch = out
-        self._it = iter(out)
+        it = iter(out)
+        self._set_batch(it, it, len(out))
         self._batch_ends = rec_ends[keep] if len(keep) != n else rec_ends
 
     # closing -----------------------------------------------------------------------------------
