@@ -46,6 +46,7 @@ _HDR = struct.Struct("<QII")  # time bits, id, len
 _PROBE = 16  # headers read one by one before choosing a strategy
 _MAX_PERIOD = 8  # longest cycle of record sizes the periodic path looks for
 _BLOCK = 256 * 1024  # bytes per pointer-doubling block (stays in L2)
+_SHORT_RUN = 256  # a periodic run shorter than this (ended by a mismatch) is retried by doubling
 
 _U8 = np.dtype("<u8")
 _U4 = np.dtype("<u4")
@@ -186,6 +187,8 @@ def scan(
     if start >= end:
         return Scan(_EMPTY_T, _EMPTY_I, _EMPTY_O, _EMPTY_I, start)
     limit = -1 if max_records is None else int(max_records)
+    if limit < -1 or (max_records is not None and limit < 0):
+        raise UsageError(f"scan: max_records={max_records} must not be negative")
     if limit == 0:
         return Scan(_EMPTY_T, _EMPTY_I, _EMPTY_O, _EMPTY_I, start)
     maxlen = int(max_record_size)
@@ -235,7 +238,14 @@ def scan(
                 break
         if period:
             got = _periodic(a, p, end, sizes[:period])
-        if got is None or got[0].shape[0] < k:
+            if got is not None and got[0].shape[0] < _SHORT_RUN and end - got[4] >= 16 and q - p <= _PROBE * 1024:
+                # the pattern broke soon: short runs are cheaper through pointer doubling
+                irr = _irregular(a, p, end, maxlen)
+                if irr is not None and irr[0].shape[0] > got[0].shape[0]:
+                    got = irr
+        if (got is None or got[0].shape[0] < k) and q - p <= _PROBE * 1024:
+            # pointer doubling costs per 8-byte slot: for big records reading headers one by
+            # one (the probe) is cheaper
             got = _irregular(a, p, end, maxlen)
         if got is not None and got[0].shape[0] >= k:
             t, ids, offs, lens, newp = got
@@ -307,24 +317,32 @@ def _periodic(a: np.ndarray, p: int, end: int, sizes: List[int]) -> Optional[tup
     ncyc = (end - p) // cyc
     if ncyc <= 0:
         return None
-    good = ncyc
     starts = []
     o = p
     for sz in sizes:
         starts.append(o)
-        ln = sz - 16  # padded length; real length read below
         o += sz
-    lens_ok = []
-    for j, o in enumerate(starts):
-        lv = _field(a, _U4, o + 12, good, cyc)
-        ln = int(lv[0])
-        lens_ok.append(ln)
-        bad = lv != ln
-        i = int(bad.argmax())
-        if bad[i]:
-            good = i
-            if good == 0:
-                return None
+    lens_ok = [_LEN.unpack_from(a, o + 12)[0] for o in starts]
+    # verify in growing windows, so a pattern that breaks early costs little (no O(n^2) rescans)
+    good = 0
+    win = 256
+    while good < ncyc:
+        hi = min(ncyc, good + win)
+        stop = hi
+        for o, ln in zip(starts, lens_ok):
+            bad = _field(a, _U4, o + 12 + good * cyc, stop - good, cyc) != ln
+            i = int(bad.argmax())
+            if bad[i]:
+                stop = good + i
+                if stop == good:
+                    break
+        if stop < hi:
+            good = stop
+            break
+        good = hi
+        win *= 8
+    if good == 0:
+        return None
     if per == 1:
         o = starts[0]
         t = _field(a, _U8, o, good, cyc)
@@ -418,11 +436,9 @@ def _resets(a: np.ndarray, ids: np.ndarray, offs: np.ndarray, lens: np.ndarray) 
 
 
 def _namespace_roles(a: np.ndarray, ids: np.ndarray, offs: np.ndarray, lens: np.ndarray):
-    """Per record: the group key (epoch, id) and the index of its group's definition record.
-
-    Returns ``(key, first, resets)``: ``key[i]`` identifies (epoch since last reset, id);
-    ``first`` maps each key to the index of the definition (first record of that key, id != 0).
-    A record with id != 0 is data iff its index is greater than ``first`` of its key.
+    """``(epoch, resets)``: per record the number of resets before it (None if there are none) and
+    the indices of the reset records.  Within an epoch the first record of an id != 0 is its
+    definition; the later records of that id are its data.
     """
     n = ids.shape[0]
     resets = _resets(a, ids, offs, lens)
@@ -549,14 +565,20 @@ def _select_named(a: np.ndarray, ids: np.ndarray, offs: np.ndarray, lens: np.nda
             z = z[keep]
         return z
     nz = np.flatnonzero(ids != 0)
+    idz = ids.take(nz).astype(np.int64)
+    base = 1 << 32
     if epoch is None:
-        keys = ids.take(nz).astype(np.int64)
+        keys = idz
     else:
-        keys = (epoch.take(nz) << 32) | ids.take(nz).astype(np.int64)
+        if nz.shape[0]:
+            top = int(idz.max()) + 1
+            if (resets.shape[0] + 1) * top < (1 << 22):
+                base = top  # small keys: _first_index can use a table instead of sorting
+        keys = epoch.take(nz) * base + idz
     ukeys, first = _first_index(keys, nz)
     # which keys carry the channel?
     if isinstance(channel, (int, np.integer)):
-        want = (ukeys & 0xFFFFFFFF) == int(channel)
+        want = (ukeys % base) == int(channel)
     elif isinstance(channel, (str, bytes)):
         name = channel.encode("utf-8", "surrogateescape") if isinstance(channel, str) else bytes(channel)
         ln = len(name)

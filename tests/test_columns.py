@@ -436,7 +436,7 @@ def test_channel_array_namespace_matches_sequential(recs):
 
 
 def test_channel_array_agrees_with_decoder():
-    codec = pytest.importorskip("fastodin.codec")  # the lead's Decoder: same namespace rules
+    from fastodin import codec  # the lead's Decoder: same namespace rules
     rnd = random.Random(3)
     recs = []
     table = {}
