@@ -272,11 +272,12 @@ def scan(
         return Scan(_EMPTY_T, _EMPTY_I, _EMPTY_O, _EMPTY_I, p)
     if len(parts) == 1:
         t, ids, offs, lens = parts[0]
-        # parts may be strided views into buf: copy so the caller may reuse its buffer
-        t = np.array(t, dtype=_U8)
-        ids = np.array(ids, dtype=_U4)
-        offs = np.array(offs, dtype=_I8)
-        lens = np.array(lens, dtype=_U4)
+        # times and ids of a periodic run are strided views into buf: copy them so the caller
+        # may reuse its buffer (offsets and lengths are always computed arrays)
+        if not t.flags.owndata:
+            t = t.copy()
+        if not ids.flags.owndata:
+            ids = ids.copy()
     else:
         t = np.concatenate([x[0] for x in parts])
         ids = np.concatenate([x[1] for x in parts])

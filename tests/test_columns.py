@@ -282,12 +282,16 @@ def test_large_records_and_block_crossing():
     check_scan(ref_encode(recs))
 
 
-def test_scan_arrays_are_copies():
-    buf = bytearray(encode_columns(np.arange(40.0), 1, np.zeros((40, 8), np.uint8)))
+@pytest.mark.parametrize("lens", [[8], [8, 24, 0], [8, 16, 24, 40, 100, 0, 8, 8, 16, 40, 3, 24, 9]])
+def test_scan_arrays_are_copies(lens):
+    recs = [(k, 1 + k % 3, bytes(lens[k * 7 % len(lens)] if len(lens) > 3 else lens[k % len(lens)])) for k in range(60)]
+    buf = bytearray(ref_encode(recs))
     s = scan(buf)
+    want = as_rows(s)
     buf[:] = bytes(len(buf))
-    assert s.time.tolist() == list(np.arange(40.0))
-    assert s.id.tolist() == [1] * 40
+    assert as_rows(s) == want
+    assert s.time_bits.tolist() == list(range(60))
+    assert s.id.tolist() == [1 + k % 3 for k in range(60)]
 
 
 def test_scan_bit_exact_times():
@@ -564,3 +568,17 @@ def test_every_period(period):
     # the pattern breaks in the middle, then resumes
     recs[150] = (1, 1, b"zz")
     check_scan(ref_encode(recs))
+
+
+@pytest.mark.parametrize("run", [1, 3, 17, 40, 300])
+def test_runs_of_sizes(run):
+    rnd = random.Random(run)
+    recs = []
+    while len(recs) < 3000:
+        ln = rnd.randrange(0, 50)
+        recs += [(rnd.getrandbits(64), rnd.randrange(4), rnd.randbytes(ln)) for _ in range(run)]
+    buf = ref_encode(recs)
+    s = check_scan(buf)
+    assert s.count == len(recs)
+    check_scan(buf[:-3])
+    check_scan(buf, max_records=1234)
