@@ -1,0 +1,214 @@
+"""fastodin's archive index: one entry per data frame, stored in skippable frames.
+
+Every data frame is preceded by an *index frame* (skippable, magic ``0x184D2A5A``) holding its
+entry; ``close()`` adds one *consolidated index frame* with all entries right before the seek
+table.  The byte layout is in ``spec/archive.md``.
+
+>>> e = FrameEntry(frame_no=0, n_records=3, data_offset=80, compressed_size=40,
+...                decompressed_size=96, stream_offset=0, t_min=1.0, t_max=2.0, group=0,
+...                channels={1: (2, 32, 1.0, 2.0)}, names=[(1, "imu")], meta=[(1.0, b"{}")])
+>>> kind, entries = parse_index_payload(entry_payload(e))
+>>> kind, entries[0] == e
+(1, True)
+"""
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import Dict, List, Tuple
+
+from ..errors import CorruptFrameError
+
+__all__ = ["FrameEntry", "entry_payload", "consolidated_payload", "parse_index_payload",
+           "INDEX_TAG", "INDEX_VERSION", "KIND_FRAME", "KIND_CONSOLIDATED"]
+
+INDEX_TAG = b"FPAX"
+INDEX_VERSION = 1
+KIND_FRAME = 1
+KIND_CONSOLIDATED = 2
+
+_HEAD = struct.Struct("<4sBBHI")          # tag, version, kind, reserved, crc32
+_FIXED = struct.Struct("<IIQIIQddHHHH")   # 56 bytes
+_CHAN = struct.Struct("<IIQdd")           # 32 bytes
+_NAME = struct.Struct("<IH")
+_META = struct.Struct("<dI")
+_U32 = struct.Struct("<I")
+
+
+class FrameEntry:
+    """Index entry of one data frame.
+
+    ``channels``: id -> (count, payload_bytes, t_min, t_max) of the data records (definitions and
+    the writer's own metadata records excluded); ``names``: (id, name) first defined in this frame;
+    ``meta``: (time, payload) of the writer's id-0 metadata records that open the frame.
+
+    >>> FrameEntry(frame_no=1).n_records
+    0
+    """
+
+    __slots__ = ("frame_no", "n_records", "data_offset", "compressed_size", "decompressed_size",
+                 "stream_offset", "t_min", "t_max", "group", "channels", "names", "meta",
+                 "prefix_skip", "skip")
+
+    def __init__(self, frame_no: int = 0, n_records: int = 0, data_offset: int = 0,
+                 compressed_size: int = 0, decompressed_size: int = 0, stream_offset: int = 0,
+                 t_min: float = 0.0, t_max: float = 0.0, group: int = 0,
+                 channels: "Dict[int, Tuple[int, int, float, float]] | None" = None,
+                 names: "List[Tuple[int, str]] | None" = None,
+                 meta: "List[Tuple[float, bytes]] | None" = None) -> None:
+        self.frame_no = frame_no
+        self.n_records = n_records
+        self.data_offset = data_offset
+        self.compressed_size = compressed_size
+        self.decompressed_size = decompressed_size
+        self.stream_offset = stream_offset
+        self.t_min = t_min
+        self.t_max = t_max
+        self.group = group
+        self.channels = channels if channels is not None else {}
+        self.names = names if names is not None else []
+        self.meta = meta if meta is not None else []
+        # records to hide from readers: the first prefix_skip records (writer metadata, then
+        # definitions), or explicit positions (``skip``) for frames rebuilt by scanning.
+        self.prefix_skip = len(self.meta) + len(self.names)
+        self.skip: "List[int] | None" = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FrameEntry):
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in self.__slots__[:12])
+
+    def __repr__(self) -> str:
+        return (f"FrameEntry(frame_no={self.frame_no}, offset={self.data_offset}, "
+                f"records={self.n_records}, t={self.t_min!r}..{self.t_max!r})")
+
+    def describe(self) -> str:
+        """Human description used in error messages: frame number, offset, time range."""
+        return (f"frame {self.frame_no} (file offset {self.data_offset}, {self.n_records} records, "
+                f"time {self.t_min!r}..{self.t_max!r})")
+
+
+def _body(e: FrameEntry) -> bytes:
+    parts = [_FIXED.pack(e.frame_no, e.n_records, e.data_offset, e.compressed_size,
+                         e.decompressed_size, e.stream_offset, e.t_min, e.t_max, e.group,
+                         len(e.channels), len(e.names), len(e.meta))]
+    for cid, (cnt, nbytes, t0, t1) in e.channels.items():
+        parts.append(_CHAN.pack(cid, cnt, nbytes, t0, t1))
+    for cid, name in e.names:
+        raw = name.encode("utf-8")
+        parts.append(_NAME.pack(cid, len(raw)))
+        parts.append(raw)
+    for t, payload in e.meta:
+        parts.append(_META.pack(t, len(payload)))
+        parts.append(bytes(payload))
+    return b"".join(parts)
+
+
+def _wrap(kind: int, body: bytes) -> bytes:
+    return _HEAD.pack(INDEX_TAG, INDEX_VERSION, kind, 0, zlib.crc32(body)) + body
+
+
+def entry_payload(e: FrameEntry) -> bytes:
+    """Payload of the index frame that precedes a data frame.
+
+    >>> entry_payload(FrameEntry())[:4]
+    b'FPAX'
+    """
+    return _wrap(KIND_FRAME, _body(e))
+
+
+def consolidated_payload(entries: List[FrameEntry]) -> bytes:
+    """Payload of the consolidated index frame written at close.
+
+    >>> parse_index_payload(consolidated_payload([FrameEntry()]))[0]
+    2
+    """
+    parts = [_U32.pack(len(entries))]
+    for e in entries:
+        b = _body(e)
+        parts.append(_U32.pack(len(b)))
+        parts.append(b)
+    return _wrap(KIND_CONSOLIDATED, b"".join(parts))
+
+
+def _parse_body(buf: bytes, pos: int, end: int) -> FrameEntry:
+    if end - pos < _FIXED.size:
+        raise CorruptFrameError("index entry too short", offset=pos)
+    (frame_no, n_records, data_offset, csize, dsize, soff, t0, t1, group,
+     nch, nnames, nmeta) = _FIXED.unpack_from(buf, pos)
+    pos += _FIXED.size
+    if pos + nch * _CHAN.size > end:
+        raise CorruptFrameError("index entry: channel table runs past its end", offset=pos)
+    channels: Dict[int, Tuple[int, int, float, float]] = {}
+    for _ in range(nch):
+        cid, cnt, nbytes, c0, c1 = _CHAN.unpack_from(buf, pos)
+        channels[cid] = (cnt, nbytes, c0, c1)
+        pos += _CHAN.size
+    names: List[Tuple[int, str]] = []
+    for _ in range(nnames):
+        if pos + _NAME.size > end:
+            raise CorruptFrameError("index entry: name table runs past its end", offset=pos)
+        cid, ln = _NAME.unpack_from(buf, pos)
+        pos += _NAME.size
+        if pos + ln > end:
+            raise CorruptFrameError("index entry: name runs past its end", offset=pos)
+        try:
+            names.append((cid, bytes(buf[pos:pos + ln]).decode("utf-8")))
+        except UnicodeDecodeError as exc:
+            raise CorruptFrameError(f"index entry: name is not UTF-8 ({exc})", offset=pos) from None
+        pos += ln
+    meta: List[Tuple[float, bytes]] = []
+    for _ in range(nmeta):
+        if pos + _META.size > end:
+            raise CorruptFrameError("index entry: metadata table runs past its end", offset=pos)
+        t, ln = _META.unpack_from(buf, pos)
+        pos += _META.size
+        if pos + ln > end:
+            raise CorruptFrameError("index entry: metadata runs past its end", offset=pos)
+        meta.append((t, bytes(buf[pos:pos + ln])))
+        pos += ln
+    if pos != end:
+        raise CorruptFrameError("index entry: trailing bytes", offset=pos)
+    return FrameEntry(frame_no, n_records, data_offset, csize, dsize, soff, t0, t1, group,
+                      channels, names, meta)
+
+
+def parse_index_payload(buf: bytes) -> Tuple[int, List[FrameEntry]]:
+    """``(kind, entries)`` of an index-frame payload; CorruptFrameError on any inconsistency.
+
+    >>> parse_index_payload(b"nope")
+    Traceback (most recent call last):
+    ...
+    fastodin.errors.CorruptFrameError: index frame: too short (4 bytes)
+    """
+    if len(buf) < _HEAD.size:
+        raise CorruptFrameError(f"index frame: too short ({len(buf)} bytes)", length=len(buf))
+    tag, version, kind, _res, crc = _HEAD.unpack_from(buf, 0)
+    if tag != INDEX_TAG:
+        raise CorruptFrameError("index frame: bad tag", length=len(buf))
+    if version != INDEX_VERSION:
+        raise CorruptFrameError(f"index frame: unsupported version {version}", length=len(buf))
+    body = memoryview(buf)[_HEAD.size:]
+    if zlib.crc32(body) != crc:
+        raise CorruptFrameError("index frame: CRC-32 mismatch", length=len(buf))
+    if kind == KIND_FRAME:
+        return kind, [_parse_body(body, 0, len(body))]
+    if kind == KIND_CONSOLIDATED:
+        if len(body) < 4:
+            raise CorruptFrameError("consolidated index: too short")
+        (n,) = _U32.unpack_from(body, 0)
+        pos = 4
+        out = []
+        for _ in range(n):
+            if pos + 4 > len(body):
+                raise CorruptFrameError("consolidated index: cut short", offset=pos)
+            (ln,) = _U32.unpack_from(body, pos)
+            pos += 4
+            if pos + ln > len(body):
+                raise CorruptFrameError("consolidated index: entry runs past its end", offset=pos)
+            out.append(_parse_body(body, pos, pos + ln))
+            pos += ln
+        if pos != len(body):
+            raise CorruptFrameError("consolidated index: trailing bytes", offset=pos)
+        return kind, out
+    raise CorruptFrameError(f"index frame: unknown kind {kind}")

@@ -1,0 +1,859 @@
+"""Reading archives (and raw ``.fastpack`` files): index, selective decompression, typed arrays.
+
+:func:`open_archive` (exported as ``fastodin.open``) recognises the file by content: zstd or
+skippable-frame magic -> archive, anything else -> raw FastPack stream.  For archives only the
+tail is read at open (seek table + consolidated index); a file without them (a killed writer) is
+indexed by hopping over its frames' headers.
+
+>>> import os, tempfile
+>>> from fastodin.archive.writer import Writer
+>>> path = os.path.join(tempfile.mkdtemp(), "r.fastpack.zst")
+>>> with Writer(path) as w:
+...     for i in range(10):
+...         w.write(i * 0.1, "a" if i % 2 else "b", bytes([i]) * 8)
+>>> with open_archive(path) as ar:
+...     [r.name for r in ar.records(channels="a")][:2], ar.info()["channels"]["b"]["count"]
+(['a', 'a'], 5)
+"""
+from __future__ import annotations
+
+import bisect
+import fnmatch
+import heapq
+import math
+import mmap
+import os
+import struct
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import zstandard
+
+from ..codec import Decoder, Record
+from ..columns import scan
+from ..errors import ChecksumError, CorruptFrameError, DataError, LimitError, MetadataError, TruncatedError, UsageError
+from ..metadata import decode_meta
+from .index import KIND_CONSOLIDATED, KIND_FRAME, FrameEntry, parse_index_payload
+from .layout import Layout
+from .seekable import (INDEX_MAGIC, SEEK_TABLE_MAGIC, ZSTD_MAGIC, is_skippable, parse_footer,
+                       parse_seek_table, seek_table_size, zstd_frame_header, zstd_frame_size)
+
+__all__ = ["open_archive", "Archive", "DEFAULT_MAX_FRAME_SIZE", "Damage"]
+
+#: Largest decompressed frame accepted (a header claiming more is a LimitError).
+DEFAULT_MAX_FRAME_SIZE = 1 << 30
+_TAIL = 1 << 16
+_U32x2 = struct.Struct("<II")
+_U32 = struct.Struct("<I")
+_META_TAG = b'{"fastodin":'
+
+
+class Damage:
+    """A region of the file that could not be used: ``offset``, ``length``, ``reason``, and the
+    lost frame's ``entry`` (records, time range) when its index entry survived.
+
+    >>> Damage(10, 5, "cut").reason
+    'cut'
+    """
+
+    __slots__ = ("offset", "length", "reason", "entry")
+
+    def __init__(self, offset: int, length: int, reason: str, entry: Optional[FrameEntry] = None) -> None:
+        self.offset = offset
+        self.length = length
+        self.reason = reason
+        self.entry = entry
+
+    def __repr__(self) -> str:
+        return f"Damage(offset={self.offset}, length={self.length}, reason={self.reason!r})"
+
+    @property
+    def records(self) -> Optional[int]:
+        """Records lost, when known from the index."""
+        return None if self.entry is None else self.entry.n_records - self.entry.prefix_skip
+
+
+def open_archive(path: Union[str, "os.PathLike[str]"], *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> "Archive":
+    """Open an archive or a raw ``.fastpack`` file (decided by content).
+
+    A crashed archive (no seek table) opens with every complete frame; a partial last frame is
+    reported in ``Archive.damage``.  A frame that cannot be decoded *and* has no index entry raises
+    CorruptFrameError (use :func:`fastodin.archive.recover`).
+    """
+    return Archive(path, max_frame_size=max_frame_size)
+
+
+def _pread(fd: int, n: int, off: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, n, off)
+    os.lseek(fd, off, 0)  # pragma: no cover - non-POSIX
+    return os.read(fd, n)
+
+
+class Archive:
+    """An open archive or raw FastPack file.  Use :func:`open_archive`.
+
+    Attributes: ``path``, ``size``, ``format`` ("archive" or "fastpack"), ``complete`` (seek table
+    and consolidated index present and consistent), ``frames`` (index entries), ``names``
+    (id -> channel name), ``tags`` (file tags), ``streams`` (stream definitions), ``layouts``
+    (channel name -> :class:`Layout`), ``damage`` (unusable regions found while opening).
+    """
+
+    def __init__(self, path: Union[str, "os.PathLike[str]"], *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+                 _lenient: bool = False) -> None:
+        self.path = os.fspath(path)
+        self._max = max_frame_size
+        self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self._dctx = zstandard.ZstdDecompressor()
+        self._raw: Optional[Any] = None
+        self.frames: List[FrameEntry] = []
+        self.names: Dict[int, str] = {}
+        self.ids: Dict[str, int] = {}
+        self.tags: Dict[str, Any] = {}
+        self.streams: Dict[str, Dict[str, Any]] = {}
+        self.layouts: Dict[str, Layout] = {}
+        self.channel_stream: Dict[str, Tuple[str, str]] = {}
+        self.damage: List[Damage] = []
+        self.notes: List[str] = []
+        self.complete = False
+        self.file_meta: Dict[str, Any] = {}
+        self._by_channel: Dict[int, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        try:
+            self.size = os.fstat(self._fd).st_size
+            head = _pread(self._fd, 4, 0)
+            magic = _U32.unpack(head)[0] if len(head) == 4 else None
+            if magic is not None and (magic == ZSTD_MAGIC or is_skippable(magic)):
+                self.format = "archive"
+                if not self._open_tail():
+                    self._scan(lenient=_lenient)
+            else:
+                self.format = "fastpack"
+                self._open_raw()
+            self._apply_index()
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    # ---- context ------------------------------------------------------------------------------
+    def __enter__(self) -> "Archive":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if self._raw is not None:
+            try:
+                self._raw.close()
+            except BufferError:  # pragma: no cover - views still alive
+                pass
+            self._raw = None
+
+    # ---- opening ------------------------------------------------------------------------------
+    def _open_tail(self) -> bool:
+        size = self.size
+        if size < 17:
+            self.notes.append("no seek table (file too short): scanned")
+            return False
+        tail_off = max(0, size - _TAIL)
+        tail = _pread(self._fd, size - tail_off, tail_off)
+        ft = parse_footer(tail[-9:])
+        if ft is None:
+            self.notes.append("no seek table: the writer did not close the file; index rebuilt by scanning")
+            return False
+        n, desc = ft
+        st = seek_table_size(n, desc)
+        if st > size:
+            self.notes.append("seek table larger than the file: scanned")
+            return False
+        st_off = size - st
+        frame = tail[st_off - tail_off:] if st_off >= tail_off else _pread(self._fd, st, st_off)
+        try:
+            seek = parse_seek_table(frame, n, desc)
+        except DataError as exc:
+            self.notes.append(f"{exc}: scanned")
+            return False
+        if not seek or sum(c for c, _ in seek) != st_off:
+            self.notes.append("seek table does not add up to the file size: scanned")
+            return False
+        idx_size = seek[-1][0]
+        idx_off = st_off - idx_size
+        if idx_size < 8 or seek[-1][1] != 0:
+            self.notes.append("no consolidated index before the seek table: scanned")
+            return False
+        raw = tail[idx_off - tail_off:st_off - tail_off] if idx_off >= tail_off else _pread(self._fd, idx_size, idx_off)
+        magic, ln = _U32x2.unpack_from(raw, 0)
+        if magic != INDEX_MAGIC or ln != idx_size - 8:
+            self.notes.append("last frame is not a fastodin index: scanned")
+            return False
+        try:
+            kind, entries = parse_index_payload(raw[8:])
+        except DataError as exc:
+            self.notes.append(f"consolidated index unreadable ({exc}): scanned")
+            return False
+        if kind != KIND_CONSOLIDATED or len(seek) != 2 * len(entries) + 1:
+            self.notes.append("consolidated index does not match the seek table: scanned")
+            return False
+        pos = 0
+        soff = 0
+        for i, e in enumerate(entries):
+            ic, idc = seek[2 * i]
+            dc, dd = seek[2 * i + 1]
+            if (idc != 0 or e.frame_no != i or e.data_offset != pos + ic or e.compressed_size != dc
+                    or e.decompressed_size != dd or e.stream_offset != soff):
+                self.notes.append(f"consolidated index entry {i} does not match the seek table: scanned")
+                return False
+            pos += ic + dc
+            soff += dd
+        self.frames = entries
+        self.complete = True
+        return True
+
+    def _scan(self, lenient: bool) -> None:
+        """Index the file by hopping over frame headers (crashed or damaged files)."""
+        fd, size = self._fd, self.size
+        pos = 0
+        pending: Optional[FrameEntry] = None   # index entry waiting for its data frame
+        soff = 0
+        known: set = set()
+        entries: List[FrameEntry] = []
+        while pos < size:
+            if pos + 8 > size:
+                self.damage.append(Damage(pos, size - pos, "file ends inside a frame header (cut or crashed writer)", pending))
+                pending = None
+                break
+            magic, ln = _U32x2.unpack(_pread(fd, 8, pos))
+            if magic == INDEX_MAGIC or (is_skippable(magic) and magic != ZSTD_MAGIC):
+                end = pos + 8 + ln
+                if end > size:
+                    self.damage.append(Damage(pos, size - pos, "file ends inside an index frame (cut or crashed writer)", pending))
+                    pending = None
+                    break
+                if magic == INDEX_MAGIC:
+                    if pending is not None:
+                        self.damage.append(Damage(pending.data_offset, 0, "index entry without its data frame", pending))
+                        pending = None
+                    try:
+                        kind, got = parse_index_payload(_pread(fd, ln, pos + 8))
+                    except DataError as exc:
+                        if not lenient and False:
+                            raise
+                        self.notes.append(f"index frame at offset {pos} unreadable ({exc}); its frame is rebuilt from data")
+                        kind, got = 0, []
+                    if kind == KIND_FRAME:
+                        e = got[0]
+                        if e.data_offset != end:
+                            self.notes.append(f"index frame at offset {pos} points elsewhere; ignored")
+                        else:
+                            pending = e
+                pos = end
+                continue
+            if magic == ZSTD_MAGIC:
+                e = pending
+                pending = None
+                if e is not None:
+                    if e.data_offset + e.compressed_size > size:
+                        self.damage.append(Damage(pos, size - pos, "file ends inside a data frame (cut or crashed writer)", e))
+                        break
+                    csize = e.compressed_size
+                else:
+                    try:
+                        csize = zstd_frame_size(lambda o, n: _pread(fd, n, o), pos, size)
+                    except TruncatedError:
+                        self.damage.append(Damage(pos, size - pos, "file ends inside a data frame (cut or crashed writer)"))
+                        break
+                    except DataError as exc:
+                        if not lenient:
+                            raise CorruptFrameError(f"data frame at offset {pos} (no index entry, time range unknown) "
+                                                    f"is corrupt: {exc}; use fastodin.archive.recover()",
+                                                    offset=pos) from None
+                        nxt = self._resync(pos + 1)
+                        self.damage.append(Damage(pos, nxt - pos, f"corrupt data frame without index: {exc}"))
+                        pos = nxt
+                        continue
+                    try:
+                        e = self._rebuild_entry(pos, csize, len(entries), soff, known)
+                    except DataError as exc:
+                        if not lenient:
+                            raise CorruptFrameError(f"data frame {len(entries)} at offset {pos} (no index entry, time "
+                                                    f"range unknown) is corrupt: {exc}; use fastodin.archive.recover()",
+                                                    offset=pos) from None
+                        self.damage.append(Damage(pos, csize, f"corrupt data frame without index: {exc}"))
+                        pos += csize
+                        continue
+                e.frame_no = len(entries)
+                if e.stream_offset != soff:
+                    e.stream_offset = soff
+                soff += e.decompressed_size
+                for cid, _nm in e.names:
+                    known.add(cid)
+                known.update(e.channels)
+                entries.append(e)
+                pos += csize
+                continue
+            # neither zstd nor skippable
+            if not lenient:
+                raise CorruptFrameError(f"unknown bytes at offset {pos} (magic {magic:#010x}: not a zstd or "
+                                        f"skippable frame); use fastodin.archive.recover()", offset=pos)
+            nxt = self._resync(pos + 1)
+            self.damage.append(Damage(pos, nxt - pos, f"unknown bytes (magic {magic:#010x})", pending))
+            pending = None
+            pos = nxt
+        if pending is not None:
+            self.damage.append(Damage(pending.data_offset, 0, "index entry without its data frame", pending))
+        self.frames = entries
+
+    def _resync(self, pos: int) -> int:
+        """Offset of the next fastodin index frame at or after ``pos`` (or the file size)."""
+        pat = _U32.pack(INDEX_MAGIC)
+        step = 1 << 20
+        while pos < self.size:
+            chunk = _pread(self._fd, step + 3, pos)
+            k = chunk.find(pat)
+            if k >= 0:
+                return pos + k
+            pos += step
+        return self.size
+
+    def _rebuild_entry(self, pos: int, csize: int, frame_no: int, soff: int, known: set) -> FrameEntry:
+        raw = _pread(self._fd, csize, pos)
+        data = self._decompress(raw, f"data frame {frame_no} at offset {pos}", pos)
+        s = scan(data, max_record_size=self._max)
+        if s.end != len(data):
+            raise CorruptFrameError(f"data frame {frame_no} at offset {pos}: ends inside a record", offset=pos)
+        ids = s.id.tolist()
+        skip: List[int] = []
+        names: List[Tuple[int, str]] = []
+        meta: List[Tuple[float, bytes]] = []
+        mv = memoryview(data)
+        seen = set(known)
+        lead = True
+        for k, cid in enumerate(ids):
+            o, n = int(s.offset[k]), int(s.length[k])
+            if cid == 0:
+                if lead and bytes(mv[o:o + len(_META_TAG)]) == _META_TAG:
+                    meta.append((float(s.time[k]), bytes(mv[o:o + n])))
+                    skip.append(k)
+                    continue
+            elif cid not in seen:
+                seen.add(cid)
+                try:
+                    names.append((cid, bytes(mv[o:o + n]).decode("utf-8")))
+                except UnicodeDecodeError:
+                    names.append((cid, f"#{cid}"))
+                skip.append(k)
+                continue
+            lead = False
+        keep = np.ones(len(ids), bool)
+        keep[skip] = False
+        t, i, ln = s.time[keep], s.id[keep], s.length[keep]
+        channels: Dict[int, Tuple[int, int, float, float]] = {}
+        for cid in np.unique(i).tolist():
+            m = i == cid
+            channels[cid] = (int(m.sum()), int(ln[m].sum()), float(t[m].min()), float(t[m].max()))
+        e = FrameEntry(frame_no, len(ids), pos, csize, len(data), soff,
+                       float(s.time.min()) if len(ids) else 0.0, float(s.time.max()) if len(ids) else 0.0,
+                       0, channels, names, meta)
+        e.skip = skip
+        return e
+
+    def _open_raw(self) -> None:
+        """Index a raw FastPack file with the namespace decoder (one virtual frame)."""
+        if self.size:
+            self._raw = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
+        data = self._raw if self._raw is not None else b""
+        dec = Decoder(namespace=True, max_record_size=self._max)
+        stats: Dict[int, List[Any]] = {}
+        meta: List[Tuple[float, bytes]] = []
+        tmin, tmax = math.inf, -math.inf
+        n = 0
+        step = 1 << 22
+        names: Dict[int, str] = {}
+        for off in range(0, len(data), step):
+            dec.feed(memoryview(data)[off:off + step])
+            for r in dec:
+                n += 1
+                if r.id == 0 and bytes(r.payload[:len(_META_TAG)]) == _META_TAG:
+                    meta.append((r.time, bytes(r.payload)))
+                    continue
+                if r.name is not None:
+                    names[r.id] = r.name
+                st = stats.get(r.id)
+                if st is None:
+                    stats[r.id] = [1, len(r.payload), r.time, r.time]
+                else:
+                    st[0] += 1
+                    st[1] += len(r.payload)
+                    if r.time < st[2]:
+                        st[2] = r.time
+                    if r.time > st[3]:
+                        st[3] = r.time
+                if r.time < tmin:
+                    tmin = r.time
+                if r.time > tmax:
+                    tmax = r.time
+        if dec.buffered:
+            self.damage.append(Damage(dec.tell(), dec.buffered, "file ends inside a record (cut or crashed writer)"))
+        e = FrameEntry(0, n, 0, self.size, dec.tell(), 0, tmin if n else 0.0, tmax if n else 0.0, 0,
+                       {k: (v[0], v[1], v[2], v[3]) for k, v in stats.items()}, sorted(names.items()), meta)
+        self._raw_end = dec.tell()
+        self.frames = [e]
+        self.complete = not dec.buffered
+
+    def _apply_index(self) -> None:
+        for e in self.frames:
+            for cid, name in e.names:
+                self.names[cid] = name
+                self.ids[name] = cid
+            for _t, payload in e.meta:
+                try:
+                    m = decode_meta(payload)
+                except DataError:
+                    self.notes.append(f"unreadable metadata in {e.describe()}")
+                    continue
+                if not isinstance(m, dict):
+                    continue
+                kind = m.get("fastodin")
+                if kind == "file":
+                    self.file_meta = m
+                    self.tags = dict(m.get("tags") or {})
+                elif kind == "stream" and isinstance(m.get("id"), str):
+                    self.streams[m["id"]] = m
+                    for role, ch in (m.get("channels") or {}).items():
+                        self.channel_stream[ch] = (m["id"], role)
+                        lay = (m.get("layouts") or {}).get(role)
+                        if lay and lay.get("fields"):
+                            try:
+                                self.layouts[ch] = Layout.from_json(lay)
+                            except DataError as exc:
+                                self.notes.append(f"stream {m['id']!r}: {exc}")
+                elif kind == "channel" and isinstance(m.get("name"), str):
+                    try:
+                        self.layouts[m["name"]] = Layout.from_json(m["layout"])
+                    except (DataError, KeyError) as exc:
+                        self.notes.append(f"channel {m.get('name')!r}: bad layout {exc!r}")
+
+    # ---- frame access ---------------------------------------------------------------------------
+    def _decompress(self, raw: bytes, what: str, offset: int) -> bytes:
+        try:
+            _h, content, _ck = zstd_frame_header(raw[:18])
+        except DataError as exc:
+            raise CorruptFrameError(f"{what}: {exc}", offset=offset) from None
+        if content is not None and content > self._max:
+            raise LimitError(f"{what}: frame claims {content} bytes > max_frame_size={self._max}",
+                             offset=offset, length=content, limit=self._max)
+        try:
+            if content is None:
+                data = self._dctx.decompressobj().decompress(raw)
+            else:
+                data = self._dctx.decompress(raw, max_output_size=content)
+        except zstandard.ZstdError as exc:
+            cls = ChecksumError if "checksum" in str(exc).lower() else CorruptFrameError
+            raise cls(f"{what} is corrupt: {exc}", offset=offset) from None
+        if content is not None and len(data) != content:
+            raise CorruptFrameError(f"{what}: decompressed to {len(data)} bytes, header says {content}", offset=offset)
+        return data
+
+    def frame_data(self, e: FrameEntry) -> bytes:
+        """Decompressed FastPack bytes of one frame (zstd checksum verified)."""
+        if self.format == "fastpack":
+            return self._raw[:self._raw_end] if self._raw is not None else b""
+        if self._fd < 0:
+            raise UsageError("archive is closed")
+        raw = _pread(self._fd, e.compressed_size, e.data_offset)
+        if len(raw) != e.compressed_size:
+            raise TruncatedError(f"{e.describe()}: file ends inside the frame", offset=e.data_offset)
+        data = self._decompress(raw, e.describe(), e.data_offset)
+        if len(data) != e.decompressed_size:
+            raise CorruptFrameError(f"{e.describe()}: decompressed to {len(data)} bytes, index says "
+                                    f"{e.decompressed_size}", offset=e.data_offset)
+        return data
+
+    def _columns(self, e: FrameEntry, data: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(time, id, payload offset, length) of the user records of a frame (definitions and the
+        writer's metadata removed)."""
+        if self.format == "fastpack":
+            return self._raw_columns(data)
+        try:
+            s = scan(data, max_record_size=self._max)
+        except DataError as exc:
+            raise CorruptFrameError(f"{e.describe()}: {exc}", offset=e.data_offset) from None
+        if s.end != len(data) or s.count != e.n_records:
+            raise CorruptFrameError(f"{e.describe()}: holds {s.count} records ({len(data) - s.end} stray bytes), "
+                                    f"index says {e.n_records}", offset=e.data_offset)
+        t, i, o, n = s.time, s.id, s.offset, s.length
+        if e.skip is not None:
+            keep = np.ones(t.shape[0], bool)
+            keep[e.skip] = False
+            return t[keep], i[keep], o[keep], n[keep]
+        k = e.prefix_skip
+        if k:
+            return t[k:], i[k:], o[k:], n[k:]
+        return t, i, o, n
+
+    def _raw_columns(self, data: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        cache = getattr(self, "_raw_cols", None)
+        if cache is not None:
+            return cache
+        # payload offsets: re-derive from a raw scan (definitions/resets are the records not kept)
+        s = scan(data, max_record_size=self._max)
+        keep = self._raw_keep(s, data)
+        cols = (s.time[keep], s.id[keep], s.offset[keep], s.length[keep])
+        self._raw_cols = cols
+        return cols
+
+    def _raw_keep(self, s: Any, data: Any) -> np.ndarray:
+        """Mask of the records a namespace decoder outputs (not definitions, resets, our meta)."""
+        keep = np.ones(s.count, bool)
+        known: set = set()
+        mv = memoryview(data)
+        ids = s.id.tolist()
+        lens = s.length.tolist()
+        offs = s.offset.tolist()
+        for k, cid in enumerate(ids):
+            if cid == 0:
+                n = lens[k]
+                if n == 0 or (n == 1 and mv[offs[k]] == 0x30):
+                    known.clear()
+                    keep[k] = False
+                elif bytes(mv[offs[k]:offs[k] + len(_META_TAG)]) == _META_TAG:
+                    keep[k] = False
+            elif cid not in known:
+                known.add(cid)
+                keep[k] = False
+        return keep
+
+    # ---- selection ------------------------------------------------------------------------------
+    def channel_ids(self, channels: Union[None, str, int, Iterable[Union[str, int]]]) -> Optional[set]:
+        """Ids selected by names/globs (None = every channel); unknown names select nothing."""
+        if channels is None:
+            return None
+        if isinstance(channels, (str, int)):
+            channels = [channels]
+        out = set()
+        for c in channels:
+            if isinstance(c, int) and not isinstance(c, bool):
+                out.add(c)
+                continue
+            if not isinstance(c, str):
+                raise UsageError(f"channel selectors are names, globs or ids, not {type(c).__name__}")
+            if c in self.ids:
+                out.add(self.ids[c])
+                continue
+            hit = [i for n, i in self.ids.items() if fnmatch.fnmatchcase(n, c)]
+            out.update(hit)
+        return out
+
+    def _frames_for(self, ids: Optional[set], start: Optional[float], end: Optional[float]) -> List[FrameEntry]:
+        out = []
+        lo = -math.inf if start is None else start
+        hi = math.inf if end is None else end
+        for e in self.frames:
+            chans = e.channels
+            if ids is None:
+                if chans and e.t_max >= lo and e.t_min < hi:
+                    out.append(e)
+                continue
+            for cid in ids:
+                c = chans.get(cid)
+                if c is not None and c[3] >= lo and c[2] < hi:
+                    out.append(e)
+                    break
+        return out
+
+    @staticmethod
+    def _mask(t: np.ndarray, i: np.ndarray, ids: Optional[set], start: Optional[float], end: Optional[float]) -> Optional[np.ndarray]:
+        m = None
+        if ids is not None:
+            if len(ids) == 1:
+                m = i == next(iter(ids))
+            else:
+                m = np.isin(i, np.fromiter(ids, np.int64))
+        if start is not None:
+            m = (t >= start) if m is None else (m & (t >= start))
+        if end is not None:
+            m = (t < end) if m is None else (m & (t < end))
+        return m
+
+    # ---- public reading -------------------------------------------------------------------------
+    def records(self, channels: Union[None, str, Iterable[str]] = None, start: Optional[float] = None,
+                end: Optional[float] = None, order: str = "file") -> Iterator[Record]:
+        """Records (``fastodin.codec.Record`` with ``name``) of the selected channels (names or
+        globs) with ``start <= time < end``.  Only frames that overlap are decompressed, one
+        at a time in file order (``order="time"``: merged by time, frames opened lazily).
+        """
+        if order not in ("file", "time"):
+            raise UsageError(f"order must be 'file' or 'time', not {order!r}")
+        ids = self.channel_ids(channels)
+        if ids is not None and not ids:
+            return iter(())
+        frames = self._frames_for(ids, start, end)
+        if order == "file" or len(frames) <= 1:
+            return self._iter_file(frames, ids, start, end)
+        return self._iter_time(frames, ids, start, end)
+
+    def _frame_records(self, e: FrameEntry, ids: Optional[set], start: Optional[float],
+                       end: Optional[float]) -> Iterator[Record]:
+        data = self.frame_data(e)
+        t, i, o, n = self._columns(e, data)
+        m = self._mask(t, i, ids, start, end)
+        if m is not None:
+            t, i, o, n = t[m], i[m], o[m], n[m]
+        names = self.names
+        mv = memoryview(data)
+        if len(names) < 64:
+            nm = [names.get(k) for k in range(max(names, default=0) + 1)]
+            for tt, ii, oo, nn in zip(t.tolist(), i.tolist(), o.tolist(), n.tolist()):
+                yield Record(tt, ii, mv[oo:oo + nn], nm[ii] if ii < len(nm) else None)
+        else:
+            get = names.get
+            for tt, ii, oo, nn in zip(t.tolist(), i.tolist(), o.tolist(), n.tolist()):
+                yield Record(tt, ii, mv[oo:oo + nn], get(ii))
+
+    def _iter_file(self, frames: List[FrameEntry], ids: Optional[set], start: Optional[float],
+                   end: Optional[float]) -> Iterator[Record]:
+        for e in frames:
+            yield from self._frame_records(e, ids, start, end)
+
+    def _iter_time(self, frames: List[FrameEntry], ids: Optional[set], start: Optional[float],
+                   end: Optional[float]) -> Iterator[Record]:
+        order = sorted(frames, key=lambda e: (e.t_min, e.frame_no))
+        heap: List[Tuple[float, int, int, Record, Iterator[Record]]] = []
+        nxt = 0
+        seq = 0
+
+        def push(it: Iterator[Record], fno: int) -> None:
+            nonlocal seq
+            r = next(it, None)
+            if r is not None:
+                heapq.heappush(heap, (r.time, fno, seq, r, it))
+                seq += 1
+
+        while nxt < len(order) or heap:
+            while nxt < len(order) and (not heap or order[nxt].t_min <= heap[0][0]):
+                e = order[nxt]
+                nxt += 1
+                push(self._frame_records(e, ids, start, end), e.frame_no)
+            if not heap:
+                continue
+            _t, fno, _s, r, it = heapq.heappop(heap)
+            yield r
+            push(it, fno)
+
+    def read(self, channel: Union[str, int], start: Optional[float] = None, end: Optional[float] = None,
+             dtype: Any = None) -> Tuple[np.ndarray, Any]:
+        """``(times, values)`` of one channel with ``start <= time < end`` as numpy arrays.
+
+        ``values`` is typed by the channel's layout (a structured array, or the plain array given
+        to ``write_many``), by ``dtype`` if given, else an ``(n, size)`` uint8 array (an object
+        array of bytes when sizes differ).
+        """
+        ids = self.channel_ids(channel)
+        if not ids or len(ids) != 1:
+            raise UsageError(f"read(): {channel!r} must name exactly one channel "
+                             f"(known: {sorted(self.ids)[:20]})")
+        cid = next(iter(ids))
+        name = self.names.get(cid)
+        layout = self.layouts.get(name) if name is not None else None
+        times: List[np.ndarray] = []
+        chunks: List[np.ndarray] = []
+        objs: List[Any] = []
+        width = -1
+        for e in self._frames_for(ids, start, end):
+            data = self.frame_data(e)
+            t, i, o, n = self._columns(e, data)
+            m = self._mask(t, i, ids, start, end)
+            t, o, n = t[m], o[m], n[m]
+            if not t.shape[0]:
+                continue
+            times.append(t)
+            u8 = np.frombuffer(data, np.uint8)
+            L = int(n[0])
+            if width != -2 and bool((n == L).all()) and (width in (-1, L)):
+                width = L
+                if t.shape[0] > 1 and bool((np.diff(o) == o[1] - o[0]).all()) and o[1] > o[0]:
+                    st = int(o[1] - o[0])
+                    v = np.lib.stride_tricks.as_strided(u8[int(o[0]):], shape=(t.shape[0], L), strides=(st, 1)).copy()
+                else:
+                    v = u8[o[:, None] + np.arange(L)] if L else np.empty((t.shape[0], 0), np.uint8)
+                chunks.append(v)
+            else:
+                if width >= 0:
+                    objs = [bytes(row) for c in chunks for row in c]
+                    chunks = []
+                width = -2
+                mv = memoryview(data)
+                objs.extend(bytes(mv[a:a + b]) for a, b in zip(o.tolist(), n.tolist()))
+        tt = np.concatenate(times) if times else np.empty(0, np.float64)
+        if width == -2:
+            vals = np.empty(len(objs), object)
+            vals[:] = objs
+            if layout is not None:
+                out = np.empty(len(objs), object)
+                out[:] = [layout.unpack(b) for b in objs]
+                return tt, out
+            return tt, vals
+        raw = np.concatenate(chunks) if chunks else np.empty((0, max(width, 0)), np.uint8)
+        target = np.dtype(dtype) if dtype is not None else None
+        if target is None and layout is not None and layout.fixed:
+            target = layout.dtype
+            if raw.shape[1] != target.itemsize:
+                raise CorruptFrameError(f"channel {name!r}: payloads of {raw.shape[1]} bytes, layout says "
+                                        f"{target.itemsize}")
+            arr = raw.reshape(-1).view(target) if raw.size else np.empty(0, target)
+            if target.names == ("value",):
+                return tt, arr["value"]
+            return tt, arr
+        if target is None and layout is not None:
+            out = np.empty(raw.shape[0], object)
+            out[:] = [layout.unpack(row.tobytes()) for row in raw]
+            return tt, out
+        if target is None:
+            return tt, raw
+        if raw.shape[1] % target.itemsize:
+            raise UsageError(f"read(): payloads of {raw.shape[1]} bytes do not divide into {target}")
+        arr = raw.reshape(-1).view(target) if raw.size else np.empty(0, target)
+        per = raw.shape[1] // target.itemsize
+        return tt, (arr.reshape(raw.shape[0], per) if per != 1 else arr)
+
+    def _channel_frames(self, cid: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        got = self._by_channel.get(cid)
+        if got is None:
+            idx = [k for k, e in enumerate(self.frames) if cid in e.channels]
+            lo = np.array([self.frames[k].channels[cid][2] for k in idx], np.float64)
+            hi = np.array([self.frames[k].channels[cid][3] for k in idx], np.float64)
+            got = (np.array(idx, np.int64), lo, hi)
+            self._by_channel[cid] = got
+        return got
+
+    def at(self, t: float, channel: Union[str, int], mode: str = "nearest") -> Optional[Record]:
+        """The record of ``channel`` nearest to time ``t`` (``mode="before"``: latest at or before
+        ``t``; ``"after"``: earliest at or after).  None if there is none.  Ties go to the earlier.
+        """
+        if mode not in ("nearest", "before", "after"):
+            raise UsageError(f"mode must be 'nearest', 'before' or 'after', not {mode!r}")
+        ids = self.channel_ids(channel)
+        if not ids or len(ids) != 1:
+            raise UsageError(f"at(): {channel!r} must name exactly one channel")
+        cid = next(iter(ids))
+        idx, lo, hi = self._channel_frames(cid)
+        if not idx.shape[0]:
+            return None
+        cand = set(np.flatnonzero((lo <= t) & (hi >= t)).tolist())
+        before = np.flatnonzero(hi < t)
+        after = np.flatnonzero(lo > t)
+        if mode != "after" and before.shape[0]:
+            cand.add(int(before[np.argmax(hi[before])]))
+        if mode != "before" and after.shape[0]:
+            cand.add(int(after[np.argmin(lo[after])]))
+        best = None
+        for k in sorted(cand):
+            e = self.frames[int(idx[k])]
+            data = self.frame_data(e)
+            tt, ii, oo, nn = self._columns(e, data)
+            m = ii == cid
+            ct = tt[m]
+            if mode == "before":
+                sel = np.flatnonzero(ct <= t)
+                if not sel.shape[0]:
+                    continue
+                j = int(sel[np.argmax(ct[sel])])
+                key = (t - float(ct[j]), 0)
+            elif mode == "after":
+                sel = np.flatnonzero(ct >= t)
+                if not sel.shape[0]:
+                    continue
+                j = int(sel[np.argmin(ct[sel])])
+                key = (float(ct[j]) - t, 0)
+            else:
+                d = np.abs(ct - t)
+                j = int(np.argmin(d))
+                key = (float(d[j]), float(ct[j]))
+            if best is None or key < best[0]:
+                o = int(oo[m][j])
+                n = int(nn[m][j])
+                best = (key, Record(float(ct[j]), cid, memoryview(data)[o:o + n], self.names.get(cid)))
+        return None if best is None else best[1]
+
+    # ---- summaries ------------------------------------------------------------------------------
+    def info(self) -> Dict[str, Any]:
+        """Summary from the index only (no data frame is decompressed)."""
+        chans: Dict[int, List[Any]] = {}
+        for e in self.frames:
+            for cid, (cnt, nb, t0, t1) in e.channels.items():
+                c = chans.get(cid)
+                if c is None:
+                    chans[cid] = [cnt, nb, t0, t1, 1]
+                else:
+                    c[0] += cnt
+                    c[1] += nb
+                    c[2] = min(c[2], t0)
+                    c[3] = max(c[3], t1)
+                    c[4] += 1
+        channels: Dict[str, Any] = {}
+        for cid, (cnt, nb, t0, t1, nf) in sorted(chans.items()):
+            name = self.names.get(cid, "0" if cid == 0 else f"#{cid}")
+            s = self.channel_stream.get(name)
+            lay = self.layouts.get(name)
+            channels[name] = {
+                "id": cid, "count": cnt, "bytes": nb, "first": t0, "last": t1,
+                "rate": (cnt - 1) / (t1 - t0) if cnt > 1 and t1 > t0 else None, "frames": nf,
+                "stream": s[0] if s else None, "role": s[1] if s else None,
+                "layout": lay.to_json() if lay is not None else None,
+            }
+        comp = sum(e.compressed_size for e in self.frames)
+        raw = sum(e.decompressed_size for e in self.frames)
+        tmin = min((c["first"] for c in channels.values()), default=None)
+        tmax = max((c["last"] for c in channels.values()), default=None)
+        streams = {}
+        for sid, m in self.streams.items():
+            streams[sid] = {"name": m.get("name"), "flavor": m.get("flavor"), "tags": m.get("tags") or {},
+                            "compression": m.get("compression"),
+                            "channels": {r: c for r, c in (m.get("channels") or {}).items() if c in channels},
+                            "count": sum(channels[c]["count"] for c in (m.get("channels") or {}).values() if c in channels)}
+        return {
+            "path": self.path, "format": self.format, "complete": self.complete, "size": self.size,
+            "tags": dict(self.tags), "streams": streams, "channels": channels,
+            "records": sum(c["count"] for c in channels.values()),
+            "time": [tmin, tmax], "frames": len(self.frames) if self.format == "archive" else 0,
+            "uncompressed_bytes": raw, "compressed_bytes": comp,
+            "compression_ratio": (raw / comp) if comp and self.format == "archive" else None,
+            "preset": self.file_meta.get("preset"),
+            "damage": [{"offset": d.offset, "length": d.length, "reason": d.reason, "records": d.records}
+                       for d in self.damage],
+            "notes": list(self.notes),
+        }
+
+    def to_pandas(self, channel: Optional[str] = None, start: Optional[float] = None, end: Optional[float] = None) -> Any:
+        """A pandas DataFrame: one channel's typed values (one column per field, ``time`` index),
+        or (no channel) every record with ``time``, ``channel`` and ``payload`` columns."""
+        import pandas as pd  # optional dependency
+
+        if channel is None:
+            rows = [(r.time, r.name if r.name is not None else r.id, bytes(r.payload))
+                    for r in self.records(start=start, end=end)]
+            return pd.DataFrame(rows, columns=["time", "channel", "payload"])
+        t, v = self.read(channel, start, end)
+        cols: Dict[str, Any] = {}
+        if isinstance(v, np.ndarray) and v.dtype.names:
+            for n in v.dtype.names:
+                col = v[n]
+                if col.ndim == 1:
+                    cols[n] = col
+                else:
+                    flat = col.reshape(col.shape[0], -1)
+                    for k in range(flat.shape[1]):
+                        cols[f"{n}[{k}]"] = flat[:, k]
+        elif isinstance(v, np.ndarray) and v.ndim == 2 and v.dtype != object:
+            for k in range(v.shape[1]):
+                cols[f"{channel}[{k}]"] = v[:, k]
+        else:
+            cols[str(channel)] = list(v)
+        return pd.DataFrame(cols, index=pd.Index(t, name="time"))
+
+    def __repr__(self) -> str:
+        return f"<Archive {self.path!r} {self.format} frames={len(self.frames)} channels={len(self.ids)}>"

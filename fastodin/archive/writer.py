@@ -1,0 +1,764 @@
+"""Writing archives: a VRS-style multi-stream :class:`Writer` over seekable zstd FastPack files.
+
+Records are encoded on the calling thread into per-group buffers (one shared group for small
+channels, one group per large-payload or differently compressed stream), cut into frames of about
+``frame_size`` bytes, and compressed and written by a background thread.  Each data frame is
+preceded by an index frame; ``close()`` writes the consolidated index and the standard seek table.
+The byte layout is in ``spec/archive.md``.
+
+>>> import os, tempfile
+>>> path = os.path.join(tempfile.mkdtemp(), "demo.fastpack.zst")
+>>> with Writer(path) as w:
+...     w.set_tag("site", "lab")
+...     w.write(0.0, "imu", b"\\x00" * 16)
+...     w.write_many([0.001, 0.002], "imu", [b"\\x01" * 16, b"\\x02" * 16])
+>>> os.path.getsize(path) > 0
+True
+"""
+from __future__ import annotations
+
+import math
+import os
+import queue
+import struct
+import threading
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import zstandard
+
+from ..columns import encode_columns, scan
+from ..errors import FastOdinError, TimestampOrderError, UsageError
+from ..metadata import encode_meta
+from ..namespace import Namespace, name_to_bytes
+from .index import FrameEntry, consolidated_payload, entry_payload
+from .layout import Layout
+from .seekable import INDEX_MAGIC, build_seek_table, skippable_frame
+
+__all__ = ["Writer", "Stream", "PRESETS", "DEFAULT_PRESET", "FORMAT_VERSION", "WriterError"]
+
+#: compression preset -> zstd level ("none" is zstd's fastest level, which stores nearly raw).
+PRESETS: Dict[str, int] = {
+    "none": -131072,
+    "fast": 1,
+    "light": 3,
+    "medium": 6,
+    "heavy": 9,
+    "tight": 15,
+    "max": 19,
+}
+DEFAULT_PRESET = "light"
+FORMAT_VERSION = 1
+DEFAULT_FRAME_SIZE = 1 << 20
+DEFAULT_FLUSH_INTERVAL = 1.0
+DEFAULT_LARGE_PAYLOAD = 4096
+
+_HDR = struct.Struct("<dII")
+_PAD = [b"", b"\0" * 7, b"\0" * 6, b"\0" * 5, b"\0" * 4, b"\0" * 3, b"\0" * 2, b"\0"]
+_INF = math.inf
+
+
+class WriterError(FastOdinError):
+    """The background compression thread failed; the archive is left as a crashed file."""
+
+
+def _level(preset: Union[str, int, None], default: int) -> Tuple[str, int]:
+    if preset is None:
+        return "", default
+    if isinstance(preset, str):
+        key = preset.lower()
+        if key.startswith("z") and key[1:] in PRESETS:   # VRS spellings: Zfast, Zmedium, ...
+            key = key[1:]
+        if key not in PRESETS:
+            raise UsageError(f"unknown compression preset {preset!r}; known: {', '.join(PRESETS)}")
+        return key, PRESETS[key]
+    if isinstance(preset, int) and not isinstance(preset, bool) and -131072 <= preset <= 22:
+        return str(preset), int(preset)
+    raise UsageError(f"compression must be a preset name or a zstd level, not {preset!r}")
+
+
+def _record(t: float, cid: int, payload: bytes) -> bytes:
+    n = len(payload)
+    return _HDR.pack(t, cid, n) + payload + _PAD[n & 7]
+
+
+def _as_bytes(payload: Any) -> bytes:
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, np.ndarray):
+        return np.ascontiguousarray(payload).tobytes()
+    try:
+        return bytes(memoryview(payload).cast("B"))
+    except TypeError:
+        raise UsageError(f"a payload must be bytes-like, not {type(payload).__name__}") from None
+
+
+class _Group:
+    """A frame buffer: records of the channels that share frames."""
+
+    __slots__ = ("gid", "level", "buf", "defs", "meta", "dedicated")
+
+    def __init__(self, gid: int, level: int, dedicated: bool) -> None:
+        self.gid = gid
+        self.level = level
+        self.buf = bytearray()
+        self.defs: List[Tuple[float, int, str]] = []
+        self.meta: List[Tuple[float, bytes]] = []
+        self.dedicated = dedicated
+
+
+class _Channel:
+    __slots__ = ("name", "id", "group", "buf", "n", "pack")
+
+    def __init__(self, name: str, cid: int, group: _Group) -> None:
+        self.name = name
+        self.id = cid
+        self.group = group
+        self.buf = group.buf
+        self.n = -1
+        self.pack = _HDR.pack
+
+    def size(self, n: int) -> None:
+        self.n = n
+        self.pack = struct.Struct(f"<dII{n + (-n & 7)}s").pack
+
+
+class Writer:
+    """Write an archive (``NAME.fastpack.zst``): a seekable zstd file of FastPack frames.
+
+    ``preset``: none/fast/light/medium/heavy/tight/max (zstd levels in :data:`PRESETS`) or a zstd
+    level.  ``frame_size``: target uncompressed bytes per frame.  ``flush_interval``: seconds after
+    which pending records are cut into a frame and written even if the frame is not full (bounds
+    what a crash can lose).  ``queue_frames``: frames waiting for the compression thread before
+    writers block (backpressure).  ``large_payload``: payloads of at least this many bytes put a
+    new channel in frames of its own.
+
+    >>> import os, tempfile
+    >>> w = Writer(os.path.join(tempfile.mkdtemp(), "x.fastpack.zst"), preset="fast")
+    >>> cam = w.create_stream("camera", flavor="left")
+    >>> _ = cam.data_layout.image("image", 4, 2, "grey8")
+    >>> cam.config(0.0)
+    >>> cam.data(0.0, np.zeros((2, 4), np.uint8))
+    >>> w.close()
+    """
+
+    def __init__(self, path: Union[str, "os.PathLike[str]"], preset: Union[str, int] = DEFAULT_PRESET, *,
+                 frame_size: int = DEFAULT_FRAME_SIZE, flush_interval: Optional[float] = DEFAULT_FLUSH_INTERVAL,
+                 queue_frames: int = 4, large_payload: int = DEFAULT_LARGE_PAYLOAD) -> None:
+        self.preset, self.level = _level(preset, PRESETS[DEFAULT_PRESET])
+        if not isinstance(frame_size, int) or frame_size < 1024:
+            raise UsageError(f"frame_size must be an int >= 1024, not {frame_size!r}")
+        if flush_interval is not None and not (flush_interval > 0):
+            raise UsageError(f"flush_interval must be > 0 seconds or None, not {flush_interval!r}")
+        if queue_frames < 1:
+            raise UsageError("queue_frames must be >= 1")
+        self.path = os.fspath(path)
+        self._frame_size = frame_size
+        self._large = large_payload
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
+        self._ns = Namespace()
+        self._chans: Dict[Any, _Channel] = {}
+        self._groups: List[_Group] = [_Group(0, self.level, False)]
+        self._floor = -_INF
+        self._last_flush = -_INF
+        self._error: Optional[BaseException] = None
+        self._closed = False
+        self._started = False
+        self._tags: Dict[str, Any] = {}
+        self._streams: Dict[str, "Stream"] = {}
+        self._layouts: Dict[str, Layout] = {}
+        self._t_hint = 0.0
+        # worker state (touched by the worker thread only, until close)
+        self._pos = 0
+        self._stream_pos = 0
+        self._entries: List[FrameEntry] = []
+        self._seek: List[Tuple[int, int]] = []
+        self._cctx: Dict[int, zstandard.ZstdCompressor] = {}
+        # threads
+        self._cut_lock = threading.Lock()
+        self._slots = threading.Semaphore(queue_frames)
+        self._q: "queue.Queue[Any]" = queue.Queue()
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._run, name="fastodin-archive-writer", daemon=True)
+        self._worker.start()
+        self._timer: Optional[threading.Thread] = None
+        if flush_interval is not None:
+            self._timer = threading.Thread(target=self._tick, args=(float(flush_interval),),
+                                           name="fastodin-archive-timer", daemon=True)
+            self._timer.start()
+
+    # ---- context manager ----------------------------------------------------------------------
+    def __enter__(self) -> "Writer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # pragma: no cover - best effort
+        try:
+            if not self._closed:
+                self._stop.set()
+        except Exception:
+            pass
+
+    # ---- tags and streams ---------------------------------------------------------------------
+    def set_tag(self, name: str, value: Any) -> None:
+        """Set a file tag (any JSON value); stored as id-0 metadata (re-emitted when changed).
+
+        >>> import tempfile, os
+        >>> with Writer(os.path.join(tempfile.mkdtemp(), "t.fastpack.zst")) as w:
+        ...     w.set_tag("device", "rig-1")
+        """
+        self._check()
+        if not isinstance(name, str):
+            raise UsageError(f"tag names are str, not {type(name).__name__}")
+        self._tags[name] = value
+        if self._started:
+            self._groups[0].meta.append((self._meta_time(), self._file_meta()))
+
+    def create_stream(self, name: str, flavor: Optional[str] = None, compression: Union[str, int, None] = None, *,
+                      data: Optional[Layout] = None, config: Optional[Layout] = None,
+                      state: Optional[Layout] = None) -> "Stream":
+        """Create a stream (VRS's recordable): channels ``ID``, ``ID:config``, ``ID:state`` where
+        ``ID`` is ``name`` or ``name/flavor``.
+
+        >>> import tempfile, os
+        >>> with Writer(os.path.join(tempfile.mkdtemp(), "s.fastpack.zst")) as w:
+        ...     s = w.create_stream("imu", compression="fast")
+        ...     s.id
+        'imu'
+        """
+        self._check()
+        if not isinstance(name, str) or not name or name == "0":
+            raise UsageError(f"stream name must be a non-empty str, not {name!r}")
+        sid = name if not flavor else f"{name}/{flavor}"
+        if sid in self._streams:
+            raise UsageError(f"stream {sid!r} already exists (give it another flavor)")
+        for ch in (sid, sid + ":config", sid + ":state"):
+            if ch in self._chans:
+                raise UsageError(f"channel {ch!r} is already in use by plain writes")
+        comp, level = _level(compression, self.level)
+        s = Stream(self, sid, name, flavor, comp or self.preset, level, data, config, state)
+        self._streams[sid] = s
+        return s
+
+    # ---- plain channel API ----------------------------------------------------------------------
+    def write(self, t: float, name: Union[str, int], payload: Any) -> None:
+        """Write one record on channel ``name`` (a str; ``0`` for your own id-0 metadata).
+
+        Raises TimestampOrderError if ``t`` is older than the last :meth:`flush`.
+        """
+        ch = self._chans.get(name)
+        if ch is None or not t >= self._floor or payload.__class__ is not bytes or len(payload) != ch.n:
+            return self._write_slow(t, name, payload)
+        b = ch.buf
+        b += ch.pack(t, ch.id, ch.n, payload)
+        if len(b) >= self._frame_size:
+            self._cut(ch.group)
+
+    def write_many(self, times: Any, name: Union[str, int], payloads: Any) -> None:
+        """Write many records on one channel at once (vectorised).
+
+        ``payloads``: a numpy array with one row per record (its row dtype becomes the channel's
+        layout unless one is set, so :meth:`Archive.read` returns the same array), or a sequence
+        of bytes-like payloads.
+        """
+        self._check()
+        t = np.asarray(times, dtype=np.float64).reshape(-1)
+        n = t.shape[0]
+        if isinstance(payloads, np.ndarray):
+            arr = payloads
+            if arr.ndim == 0 or arr.shape[0] != n:
+                raise UsageError(f"write_many: {n} times for an array of shape {arr.shape}")
+        else:
+            rows = [_as_bytes(p) for p in payloads]
+            if len(rows) != n:
+                raise UsageError(f"write_many: {n} times for {len(rows)} payloads")
+            if n and all(len(r) == len(rows[0]) for r in rows):
+                arr = np.frombuffer(b"".join(rows), np.uint8).reshape(n, len(rows[0]))
+            else:
+                for ti, r in zip(t.tolist(), rows):
+                    self.write(ti, name, r)
+                return
+        if n == 0:
+            return
+        if np.isnan(t).any():
+            raise UsageError("write_many: a time is NaN")
+        tmin = float(t.min())
+        if tmin < self._floor:
+            raise TimestampOrderError(f"write_many on {name!r}: time {tmin!r} is older than the last flush "
+                                      f"({self._floor!r})")
+        row_bytes = arr.dtype.itemsize * int(np.prod(arr.shape[1:], dtype=np.int64))
+        if name != 0 and name not in self._chans and isinstance(name, str) and name not in self._layouts \
+                and arr.dtype != np.uint8:
+            row = np.dtype((arr.dtype, arr.shape[1:])) if arr.ndim > 1 else arr.dtype
+            self._layouts[name] = Layout.from_dtype(row)
+        ch = self._channel(name, float(t[0]), row_bytes)
+        if name == 0 and row_bytes == 0:
+            raise UsageError("id-0 payloads of 0 bytes or b'0' reset Perl namespaces; refusing")
+        per = max(1, self._frame_size // (16 + row_bytes + (-row_bytes & 7)))
+        b = ch.buf
+        for i in range(0, n, per):
+            b += encode_columns(t[i:i + per], ch.id, arr[i:i + per])
+            if len(b) >= self._frame_size:
+                self._cut(ch.group)
+
+    def define_channel(self, name: str, layout: Layout) -> None:
+        """Attach a :class:`Layout` to a plain channel before its first record (typed reads)."""
+        self._check()
+        if name in self._chans:
+            raise UsageError(f"channel {name!r} already has records; define its layout first")
+        self._layouts[name] = layout
+
+    # ---- flushing -------------------------------------------------------------------------------
+    def flush(self, t: Optional[float] = None) -> int:
+        """Write out every pending record older than ``t`` (all when ``t`` is None), in time order;
+        afterwards a record older than ``t`` raises TimestampOrderError.  Returns records flushed.
+        """
+        self._check()
+        if t is not None:
+            t = float(t)
+            if math.isnan(t):
+                raise UsageError("flush time is NaN")
+            if t < self._last_flush:
+                raise TimestampOrderError(f"flush({t!r}) is older than the last flush ({self._last_flush!r})")
+        total = 0
+        with self._cut_lock:
+            for g in self._groups:
+                data = bytes(g.buf)
+                keep = b""
+                if t is not None and data:
+                    s = scan(data)
+                    mask = s.time < t
+                    if not mask.all():
+                        sizes = (16 + s.length.astype(np.int64) + (-s.length.astype(np.int64) & 7)).tolist()
+                        heads = (s.offset - 16).tolist()
+                        mv = memoryview(data)
+                        out_p, keep_p = [], []
+                        for h, z, m in zip(heads, sizes, mask.tolist()):
+                            (out_p if m else keep_p).append(mv[h:h + z])
+                        data, keep = b"".join(out_p), b"".join(keep_p)
+                    total += int(mask.sum())
+                elif data:
+                    total += scan(data).count
+                g.buf[:] = keep
+                self._enqueue(g, data, True)
+            if t is not None:
+                self._last_flush = t
+                self._floor = max(self._floor, t)
+        return total
+
+    def sync(self, fsync: bool = False) -> None:
+        """Wait until every frame cut so far is written to the file (and fsync'ed if asked)."""
+        self._check()
+        self._q.join()
+        self._check()
+        if fsync:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        """Write pending records, the consolidated index and the seek table; close the file.
+
+        Raises :class:`WriterError` if the background thread failed (the file is then left as a
+        crashed file: readable, index rebuilt by scanning).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._error is None:
+                if not self._started:
+                    self._start(self._groups[0], 0.0)
+                with self._cut_lock:
+                    for g in self._groups:
+                        self._enqueue(g, None, True)
+        finally:
+            self._stop.set()
+            if self._timer is not None:
+                self._timer.join()
+            self._q.put(None)
+            self._worker.join()
+            try:
+                if self._error is None:
+                    tail = skippable_frame(consolidated_payload(self._entries), INDEX_MAGIC)
+                    seek = self._seek + [(len(tail), 0)]
+                    self._writev([tail, build_seek_table(seek)])
+            finally:
+                os.close(self._fd)
+        if self._error is not None:
+            raise WriterError(f"archive writer failed: {self._error!r}") from self._error
+
+    @property
+    def frames(self) -> int:
+        """Data frames written so far."""
+        return len(self._entries)
+
+    # ---- internals: main thread ---------------------------------------------------------------
+    def _check(self) -> None:
+        if self._error is not None:
+            raise WriterError(f"archive writer failed: {self._error!r}") from self._error
+        if self._closed:
+            raise UsageError("the writer is closed")
+
+    def _meta_time(self) -> float:
+        return self._floor if self._floor > -_INF else self._t_hint
+
+    def _file_meta(self) -> bytes:
+        return encode_meta({"fastodin": "file", "version": FORMAT_VERSION, "tags": self._tags,
+                            "preset": self.preset, "level": self.level})
+
+    def _start(self, g: _Group, t: float) -> None:
+        self._started = True
+        g.meta.append((t, self._file_meta()))
+
+    def _new_group(self, level: int) -> _Group:
+        g = _Group(len(self._groups), level, True)
+        self._groups.append(g)
+        return g
+
+    def _channel(self, name: Any, t: float, size: int, group: Optional[_Group] = None) -> _Channel:
+        ch = self._chans.get(name)
+        if ch is not None:
+            return ch
+        self._check()
+        if name == 0 or name == "0" or name == "":
+            g = self._groups[0]
+            if not self._started:
+                self._start(g, t)
+            ch = _Channel("", 0, g)
+            self._chans[0] = ch
+            return ch
+        if not isinstance(name, str):
+            raise UsageError(f"channel names are str (or 0 for metadata), not {type(name).__name__}")
+        if group is None:
+            for s in self._streams.values():
+                if name in (s.id, s.id + ":config", s.id + ":state"):
+                    return s._channel(name, t)
+            group = self._new_group(self.level) if size >= self._large else self._groups[0]
+        if not self._started:
+            self._start(group, t)
+        lay = self._layouts.get(name)
+        if lay is not None:
+            lay.freeze()
+            group.meta.append((t, encode_meta({"fastodin": "channel", "version": FORMAT_VERSION,
+                                               "name": name, "layout": lay.to_json()})))
+        cid = self._ns.allocate(name)
+        group.defs.append((t, cid, name))
+        ch = _Channel(name, cid, group)
+        self._chans[name] = ch
+        return ch
+
+    def _write_slow(self, t: Any, name: Any, payload: Any) -> None:
+        self._check()
+        try:
+            t = float(t)
+        except (TypeError, ValueError):
+            raise UsageError(f"record time must be a number, not {t!r}") from None
+        if math.isnan(t):
+            raise UsageError(f"record time on {name!r} is NaN")
+        if t < self._floor:
+            raise TimestampOrderError(f"record on {name!r} at time {t!r} is older than the last flush "
+                                      f"({self._floor!r})")
+        payload = _as_bytes(payload)
+        n = len(payload)
+        self._t_hint = t
+        ch = self._channel(name, t, n)
+        if ch.id == 0 and (n == 0 or payload == b"0"):
+            raise UsageError("an id-0 payload of b'' or b'0' resets Perl namespaces; refusing to write it")
+        if n != ch.n:
+            ch.size(n)
+        b = ch.buf
+        b += ch.pack(t, ch.id, n, payload)
+        if len(b) >= self._frame_size:
+            self._cut(ch.group)
+
+    def _cut(self, g: _Group) -> None:
+        with self._cut_lock:
+            self._enqueue(g, None, True)
+
+    def _enqueue(self, g: _Group, data: Optional[bytes], blocking: bool) -> None:
+        """Move a group's pending bytes (or ``data``) to the worker; caller holds _cut_lock."""
+        if data is None:
+            data = bytes(g.buf)
+            del g.buf[:len(data)]
+        # metadata and definitions are taken after the data, so every record taken has its
+        # definition in this frame or an earlier one.
+        meta = g.meta[:]
+        del g.meta[:len(meta)]
+        defs = g.defs[:]
+        del g.defs[:len(defs)]
+        if not data and not meta and not defs:
+            return
+        if blocking:
+            self._slots.acquire()
+        self._q.put((g, data, meta, defs, blocking))
+
+    def _tick(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                with self._cut_lock:
+                    for g in list(self._groups):
+                        self._enqueue(g, None, False)
+            except BaseException as exc:  # pragma: no cover - defensive
+                self._fail(exc)
+                return
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._error is None:
+            self._error = exc
+        self._floor = _INF   # every write now takes the slow path, which raises
+
+    # ---- internals: worker thread ---------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            try:
+                if item is None:
+                    return
+                if self._error is None:
+                    self._write_item(*item[:4])
+            except BaseException as exc:
+                self._fail(exc)
+            finally:
+                if item is not None and item[4]:
+                    self._slots.release()
+                self._q.task_done()
+
+    def _writev(self, parts: List[bytes]) -> None:
+        total = sum(len(p) for p in parts)
+        done = os.writev(self._fd, parts) if hasattr(os, "writev") else os.write(self._fd, b"".join(parts))
+        if done != total:   # short write: finish the rest
+            rest = b"".join(parts)[done:]
+            while rest:
+                k = os.write(self._fd, rest)
+                rest = rest[k:]
+
+    def _write_item(self, g: _Group, data: bytes, meta: List[Tuple[float, bytes]],
+                    defs: List[Tuple[float, int, str]]) -> None:
+        s = scan(data)
+        if s.end != len(data):  # pragma: no cover - our own encoding
+            raise AssertionError("writer produced a partial record")
+        times, ids, offs, lens = s.time, s.id, s.offset, s.length
+        n = times.shape[0]
+        sizes = 16 + lens.astype(np.int64) + (-lens.astype(np.int64) & 7)
+        if n > 1 and bool((times[1:] < times[:-1]).any()):
+            order = np.argsort(times, kind="stable")
+            heads = offs - 16
+            if bool((sizes == sizes[0]).all()):
+                z = int(sizes[0])
+                data = np.frombuffer(data, np.uint8).reshape(n, z)[order].tobytes()
+            else:
+                mv = memoryview(data)
+                data = b"".join([mv[h:h + z] for h, z in zip(heads[order].tolist(), sizes[order].tolist())])
+            times, ids, lens, sizes = times[order], ids[order], lens[order], sizes[order]
+        ends = np.cumsum(sizes)
+        start_i = 0
+        first = True
+        while first or start_i < n:
+            if n:
+                base = int(ends[start_i - 1]) if start_i else 0
+                stop_i = int(np.searchsorted(ends, base + self._frame_size, side="right"))
+                stop_i = max(stop_i, start_i + 1)
+                stop_i = min(stop_i, n)
+            else:
+                base, stop_i = 0, 0
+            end_b = int(ends[stop_i - 1]) if stop_i else 0
+            self._write_frame(g, data[base:end_b], times[start_i:stop_i], ids[start_i:stop_i],
+                              lens[start_i:stop_i], meta if first else [], defs if first else [])
+            first = False
+            start_i = stop_i
+
+    def _write_frame(self, g: _Group, body: bytes, times: np.ndarray, ids: np.ndarray, lens: np.ndarray,
+                     meta: List[Tuple[float, bytes]], defs: List[Tuple[float, int, str]]) -> None:
+        prefix = [_record(t, 0, p) for t, p in meta] + [_record(t, i, name_to_bytes(nm)) for t, i, nm in defs]
+        raw = b"".join(prefix) + body if prefix else body
+        channels: Dict[int, Tuple[int, int, float, float]] = {}
+        tmin = tmax = None
+        if times.shape[0]:
+            order = np.argsort(ids, kind="stable")
+            sid = ids[order]
+            starts = np.flatnonzero(np.concatenate(([True], sid[1:] != sid[:-1])))
+            st = times[order]
+            counts = np.diff(np.append(starts, sid.shape[0]))
+            nbytes = np.add.reduceat(lens[order].astype(np.int64), starts)
+            ctmin = np.minimum.reduceat(st, starts)
+            ctmax = np.maximum.reduceat(st, starts)
+            for k, cid in enumerate(sid[starts].tolist()):
+                channels[cid] = (int(counts[k]), int(nbytes[k]), float(ctmin[k]), float(ctmax[k]))
+            tmin, tmax = float(times.min()), float(times.max())
+        pt = [t for t, _ in meta] + [t for t, _, _ in defs]
+        if pt:
+            tmin = min(pt) if tmin is None else min(tmin, min(pt))
+            tmax = max(pt) if tmax is None else max(tmax, max(pt))
+        cctx = self._cctx.get(g.level)
+        if cctx is None:
+            cctx = self._cctx[g.level] = zstandard.ZstdCompressor(level=g.level, write_checksum=True,
+                                                                   write_content_size=True)
+        frame = cctx.compress(raw)
+        e = FrameEntry(frame_no=len(self._entries), n_records=len(prefix) + int(times.shape[0]),
+                       data_offset=0, compressed_size=len(frame), decompressed_size=len(raw),
+                       stream_offset=self._stream_pos, t_min=tmin if tmin is not None else 0.0,
+                       t_max=tmax if tmax is not None else 0.0, group=g.gid, channels=channels,
+                       names=[(i, nm) for _, i, nm in defs], meta=list(meta))
+        head_len = 8 + len(entry_payload(e))
+        e.data_offset = self._pos + head_len
+        idx = skippable_frame(entry_payload(e), INDEX_MAGIC)
+        self._writev([idx, frame])
+        self._pos += len(idx) + len(frame)
+        self._stream_pos += len(raw)
+        self._entries.append(e)
+        self._seek.append((len(idx), 0))
+        self._seek.append((len(frame), len(raw)))
+
+
+class Stream:
+    """A stream of a :class:`Writer` (VRS's recordable): config, state and data records with
+    layouts.  Create it with :meth:`Writer.create_stream`.
+
+    Data records need a config record first, as in VRS: ``data()`` before any ``config()`` raises
+    UsageError (``config(t)`` with no values writes an empty config record).
+
+    >>> import tempfile, os
+    >>> with Writer(os.path.join(tempfile.mkdtemp(), "v.fastpack.zst")) as w:
+    ...     imu = w.create_stream("imu")
+    ...     _ = imu.data_layout.vector3d("accel").vector3d("gyro")
+    ...     imu.config(0.0)
+    ...     imu.data(0.01, (0.0, 0.0, 9.8), (0.0, 0.0, 0.0))
+    """
+
+    def __init__(self, writer: Writer, sid: str, name: str, flavor: Optional[str], compression: str,
+                 level: int, data: Optional[Layout], config: Optional[Layout], state: Optional[Layout]) -> None:
+        self._w = writer
+        self.id = sid
+        self.name = name
+        self.flavor = flavor
+        self.compression = compression
+        self.level = level
+        self.data_layout = data if data is not None else Layout()
+        self.config_layout = config if config is not None else Layout()
+        self.state_layout = state if state is not None else Layout()
+        self.tags: Dict[str, Any] = {}
+        self._group: Optional[_Group] = None
+        self._has_config = False
+        self._chans: Dict[str, _Channel] = {}
+
+    def get_data_record_metadata(self, index: int = 0) -> Layout:
+        """VRS spelling: the data-record layout."""
+        return self.data_layout
+
+    def get_config_record_metadata(self, index: int = 0) -> Layout:
+        """VRS spelling: the config-record layout."""
+        return self.config_layout
+
+    def get_state_record_metadata(self, index: int = 0) -> Layout:
+        """VRS spelling: the state-record layout."""
+        return self.state_layout
+
+    def set_tag(self, name: str, value: Any) -> None:
+        """Set a stream tag (re-emitted in the stream definition when changed after the start)."""
+        self._w._check()
+        self.tags[name] = value
+        if self._group is not None:
+            self._group.meta.append((self._w._meta_time(), self._definition()))
+
+    def _definition(self) -> bytes:
+        return encode_meta({
+            "fastodin": "stream", "version": FORMAT_VERSION, "id": self.id, "name": self.name,
+            "flavor": self.flavor, "tags": self.tags, "compression": self.compression, "level": self.level,
+            "channels": {"data": self.id, "config": self.id + ":config", "state": self.id + ":state"},
+            "layouts": {"data": self.data_layout.to_json(), "config": self.config_layout.to_json(),
+                        "state": self.state_layout.to_json()},
+        })
+
+    def _define(self, t: float) -> _Group:
+        w = self._w
+        lays = (self.data_layout, self.config_layout, self.state_layout)
+        big = any(f.get("kind") in ("image", "audio") for lay in lays for f in lay.fields) or \
+            any(lay.dtype.itemsize >= w._large for lay in lays)
+        if big or self.level != w.level:
+            g = w._new_group(self.level)
+        else:
+            g = w._groups[0]
+        for lay in lays:
+            lay.freeze()
+        if not w._started:
+            w._start(g, t)
+        g.meta.append((t, self._definition()))
+        self._group = g
+        return g
+
+    def _channel(self, name: str, t: float) -> _Channel:
+        ch = self._chans.get(name)
+        if ch is None:
+            g = self._group if self._group is not None else self._define(t)
+            w = self._w
+            cid = w._ns.allocate(name)
+            g.defs.append((t, cid, name))
+            ch = _Channel(name, cid, g)
+            self._chans[name] = ch
+            w._chans[name] = ch
+        return ch
+
+    def _payload(self, layout: Layout, values: Tuple[Any, ...], named: Dict[str, Any]) -> bytes:
+        if len(values) == 1 and not named and isinstance(values[0], (bytes, bytearray, memoryview)):
+            p = bytes(values[0])
+            if layout.fixed and layout.fields and len(p) != layout.dtype.itemsize:
+                raise UsageError(f"stream {self.id!r}: raw payload of {len(p)} bytes, layout needs "
+                                 f"{layout.dtype.itemsize}")
+            return p
+        if len(values) == 1 and not named and isinstance(values[0], (np.ndarray, np.void)) \
+                and values[0].dtype == layout.dtype and values[0].size == 1:
+            return values[0].tobytes()
+        return layout.pack(*values, **named)
+
+    def _record(self, kind: str, t: float, values: Tuple[Any, ...], named: Dict[str, Any]) -> None:
+        w = self._w
+        if kind == "data" and not self._has_config:
+            raise UsageError(f"stream {self.id!r}: data record at {t!r} before its config record "
+                             "(VRS semantics); call stream.config(t, ...) first")
+        layout = {"data": self.data_layout, "config": self.config_layout, "state": self.state_layout}[kind]
+        payload = self._payload(layout, values, named)
+        name = self.id if kind == "data" else f"{self.id}:{kind}"
+        if name not in self._chans:
+            w._check()
+            if not float(t) >= w._floor:
+                w._write_slow(t, name, payload)  # raises the right error
+            self._channel(name, float(t))
+        w._write_slow(t, name, payload)
+        if kind == "config":
+            self._has_config = True
+
+    def config(self, t: float, *values: Any, **named: Any) -> None:
+        """Write a configuration record (values in config-layout field order, or raw bytes)."""
+        self._record("config", t, values, named)
+
+    def state(self, t: float, *values: Any, **named: Any) -> None:
+        """Write a state record."""
+        self._record("state", t, values, named)
+
+    def data(self, t: float, *values: Any, **named: Any) -> None:
+        """Write a data record (needs a config record first)."""
+        self._record("data", t, values, named)
+
+    def data_many(self, times: Any, array: Any) -> None:
+        """Write many data records from a structured array of the data layout's dtype (vectorised)."""
+        if not self._has_config:
+            raise UsageError(f"stream {self.id!r}: data records before its config record (VRS semantics)")
+        arr = np.asarray(array)
+        if arr.dtype != self.data_layout.dtype:
+            arr = np.asarray(array, dtype=self.data_layout.dtype)
+        self._channel(self.id, float(np.asarray(times, dtype=np.float64).reshape(-1)[0]))
+        self._w.write_many(times, self.id, arr.view(np.uint8).reshape(arr.shape[0], -1))
+
+    # VRS spellings
+    def create_config_record(self, timestamp: float, *srcs: Any) -> None:
+        """VRS spelling of :meth:`config`."""
+        self.config(timestamp, *srcs)
+
+    def create_state_record(self, timestamp: float, *srcs: Any) -> None:
+        """VRS spelling of :meth:`state`."""
+        self.state(timestamp, *srcs)
+
+    def create_data_record(self, timestamp: float, *srcs: Any) -> None:
+        """VRS spelling of :meth:`data`."""
+        self.data(timestamp, *srcs)
