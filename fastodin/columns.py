@@ -490,6 +490,8 @@ def channel_array(
     ([[1.5, 2.5], [3.5, 4.5]], [1.0, 2.0])
     """
     dt = np.dtype(dtype)
+    if dt.hasobject:
+        raise UsageError(f"channel_array: dtype {dt} holds Python objects; payloads need a plain dtype")
     a = _as_u8(buf)
     s = scan(a, 0, None, max_record_size=max_record_size)
     if s.end != a.shape[0]:

@@ -313,6 +313,14 @@ def test_scan_args():
     assert s.count == 0 and s.end == 40
     assert scan(b"", 0).end == 0
     assert pad_len(0) == 0 and pad_len(9) == 7 and record_size(9) == 32
+    from fastodin import codec
+
+    assert columns.DEFAULT_MAX_RECORD_SIZE == codec.DEFAULT_MAX_RECORD_SIZE
+    assert all(pad_len(n) == codec.pad_len(n) and record_size(n) == codec.record_size(n) for n in range(40))
+    with pytest.raises(UsageError):
+        scan(b"", max_records=-2)
+    with pytest.raises(UsageError):
+        channel_array(b"", 1, object)
 
 
 # -------------------------------------------------------------------------------------------------
