@@ -184,11 +184,11 @@ def scan(
         end = n
     if start < 0 or end < 0:
         raise UsageError(f"scan: start={start} and end={end} must not be negative")
+    limit = -1 if max_records is None else int(max_records)
+    if max_records is not None and limit < 0:
+        raise UsageError(f"scan: max_records={max_records} must not be negative")
     if start >= end:
         return Scan(_EMPTY_T, _EMPTY_I, _EMPTY_O, _EMPTY_I, start)
-    limit = -1 if max_records is None else int(max_records)
-    if limit < -1 or (max_records is not None and limit < 0):
-        raise UsageError(f"scan: max_records={max_records} must not be negative")
     if limit == 0:
         return Scan(_EMPTY_T, _EMPTY_I, _EMPTY_O, _EMPTY_I, start)
     maxlen = int(max_record_size)
