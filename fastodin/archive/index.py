@@ -6,7 +6,7 @@ table.  The byte layout is in ``spec/archive.md``.
 
 >>> e = FrameEntry(frame_no=0, n_records=3, data_offset=80, compressed_size=40,
 ...                decompressed_size=96, stream_offset=0, t_min=1.0, t_max=2.0, group=0,
-...                channels={1: (2, 32, 1.0, 2.0)}, names=[(1, "imu")], meta=[(1.0, b"{}")])
+...                channels={1: (2, 32, 1.0, 2.0)}, names=[(1, 1, "imu")], meta=[(1.0, 0, b"{}")])
 >>> kind, entries = parse_index_payload(entry_payload(e))
 >>> kind, entries[0] == e
 (1, True)
@@ -30,8 +30,8 @@ KIND_CONSOLIDATED = 2
 _HEAD = struct.Struct("<4sBBHI")          # tag, version, kind, reserved, crc32
 _FIXED = struct.Struct("<IIQIIQddHHHH")   # 56 bytes
 _CHAN = struct.Struct("<IIQdd")           # 32 bytes
-_NAME = struct.Struct("<IH")
-_META = struct.Struct("<dI")
+_NAME = struct.Struct("<IIH")            # id, position, name length
+_META = struct.Struct("<dII")            # time, position, payload length
 _U32 = struct.Struct("<I")
 
 
@@ -39,8 +39,9 @@ class FrameEntry:
     """Index entry of one data frame.
 
     ``channels``: id -> (count, payload_bytes, t_min, t_max) of the data records (definitions and
-    the writer's own metadata records excluded); ``names``: (id, name) first defined in this frame;
-    ``meta``: (time, payload) of the writer's id-0 metadata records that open the frame.
+    the writer's own metadata records excluded); ``names``: (id, position, name) of the definition
+    records in this frame; ``meta``: (time, position, payload) of the writer's id-0 metadata
+    records.  Positions are record numbers inside the frame.
 
     >>> FrameEntry(frame_no=1).n_records
     0
@@ -48,14 +49,14 @@ class FrameEntry:
 
     __slots__ = ("frame_no", "n_records", "data_offset", "compressed_size", "decompressed_size",
                  "stream_offset", "t_min", "t_max", "group", "channels", "names", "meta",
-                 "prefix_skip", "skip")
+                 "skip")
 
     def __init__(self, frame_no: int = 0, n_records: int = 0, data_offset: int = 0,
                  compressed_size: int = 0, decompressed_size: int = 0, stream_offset: int = 0,
                  t_min: float = 0.0, t_max: float = 0.0, group: int = 0,
                  channels: "Dict[int, Tuple[int, int, float, float]] | None" = None,
-                 names: "List[Tuple[int, str]] | None" = None,
-                 meta: "List[Tuple[float, bytes]] | None" = None) -> None:
+                 names: "List[Tuple[int, int, str]] | None" = None,
+                 meta: "List[Tuple[float, int, bytes]] | None" = None) -> None:
         self.frame_no = frame_no
         self.n_records = n_records
         self.data_offset = data_offset
@@ -68,15 +69,18 @@ class FrameEntry:
         self.channels = channels if channels is not None else {}
         self.names = names if names is not None else []
         self.meta = meta if meta is not None else []
-        # records to hide from readers: the first prefix_skip records (writer metadata, then
-        # definitions), or explicit positions (``skip``) for frames rebuilt by scanning.
-        self.prefix_skip = len(self.meta) + len(self.names)
-        self.skip: "List[int] | None" = None
+        #: positions of the records readers hide (definitions and the writer's metadata)
+        self.skip = sorted([p for _, p, _ in self.names] + [p for _, p, _ in self.meta])
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FrameEntry):
             return NotImplemented
         return all(getattr(self, k) == getattr(other, k) for k in self.__slots__[:12])
+
+    @property
+    def data_records(self) -> int:
+        """Records a reader returns from this frame."""
+        return self.n_records - len(self.skip)
 
     def __repr__(self) -> str:
         return (f"FrameEntry(frame_no={self.frame_no}, offset={self.data_offset}, "
@@ -94,12 +98,12 @@ def _body(e: FrameEntry) -> bytes:
                          len(e.channels), len(e.names), len(e.meta))]
     for cid, (cnt, nbytes, t0, t1) in e.channels.items():
         parts.append(_CHAN.pack(cid, cnt, nbytes, t0, t1))
-    for cid, name in e.names:
-        raw = name.encode("utf-8")
-        parts.append(_NAME.pack(cid, len(raw)))
+    for cid, pos, name in e.names:
+        raw = name.encode("utf-8", "surrogateescape")
+        parts.append(_NAME.pack(cid, pos, len(raw)))
         parts.append(raw)
-    for t, payload in e.meta:
-        parts.append(_META.pack(t, len(payload)))
+    for t, pos, payload in e.meta:
+        parts.append(_META.pack(t, pos, len(payload)))
         parts.append(bytes(payload))
     return b"".join(parts)
 
@@ -144,31 +148,33 @@ def _parse_body(buf: bytes, pos: int, end: int) -> FrameEntry:
         cid, cnt, nbytes, c0, c1 = _CHAN.unpack_from(buf, pos)
         channels[cid] = (cnt, nbytes, c0, c1)
         pos += _CHAN.size
-    names: List[Tuple[int, str]] = []
+    names: List[Tuple[int, int, str]] = []
     for _ in range(nnames):
         if pos + _NAME.size > end:
             raise CorruptFrameError("index entry: name table runs past its end", offset=pos)
-        cid, ln = _NAME.unpack_from(buf, pos)
+        cid, rpos, ln = _NAME.unpack_from(buf, pos)
         pos += _NAME.size
         if pos + ln > end:
             raise CorruptFrameError("index entry: name runs past its end", offset=pos)
         try:
-            names.append((cid, bytes(buf[pos:pos + ln]).decode("utf-8")))
-        except UnicodeDecodeError as exc:
-            raise CorruptFrameError(f"index entry: name is not UTF-8 ({exc})", offset=pos) from None
+            names.append((cid, rpos, bytes(buf[pos:pos + ln]).decode("utf-8", "surrogateescape")))
+        except UnicodeDecodeError as exc:  # pragma: no cover - surrogateescape accepts all
+            raise CorruptFrameError(f"index entry: bad name ({exc})", offset=pos) from None
         pos += ln
-    meta: List[Tuple[float, bytes]] = []
+    meta: List[Tuple[float, int, bytes]] = []
     for _ in range(nmeta):
         if pos + _META.size > end:
             raise CorruptFrameError("index entry: metadata table runs past its end", offset=pos)
-        t, ln = _META.unpack_from(buf, pos)
+        t, rpos, ln = _META.unpack_from(buf, pos)
         pos += _META.size
         if pos + ln > end:
             raise CorruptFrameError("index entry: metadata runs past its end", offset=pos)
-        meta.append((t, bytes(buf[pos:pos + ln])))
+        meta.append((t, rpos, bytes(buf[pos:pos + ln])))
         pos += ln
     if pos != end:
         raise CorruptFrameError("index entry: trailing bytes", offset=pos)
+    if any(p >= n_records for _, p, _ in names) or any(p >= n_records for _, p, _ in meta):
+        raise CorruptFrameError("index entry: a record position is past the frame's record count")
     return FrameEntry(frame_no, n_records, data_offset, csize, dsize, soff, t0, t1, group,
                       channels, names, meta)
 

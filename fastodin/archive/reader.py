@@ -70,7 +70,7 @@ class Damage:
     @property
     def records(self) -> Optional[int]:
         """Records lost, when known from the index."""
-        return None if self.entry is None else self.entry.n_records - self.entry.prefix_skip
+        return None if self.entry is None else self.entry.data_records
 
 
 def open_archive(path: Union[str, "os.PathLike[str]"], *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> "Archive":
@@ -289,7 +289,7 @@ class Archive:
                 if e.stream_offset != soff:
                     e.stream_offset = soff
                 soff += e.decompressed_size
-                for cid, _nm in e.names:
+                for cid, _p, _nm in e.names:
                     known.add(cid)
                 known.update(e.channels)
                 entries.append(e)
@@ -326,30 +326,20 @@ class Archive:
         if s.end != len(data):
             raise CorruptFrameError(f"data frame {frame_no} at offset {pos}: ends inside a record", offset=pos)
         ids = s.id.tolist()
-        skip: List[int] = []
-        names: List[Tuple[int, str]] = []
-        meta: List[Tuple[float, bytes]] = []
+        names: List[Tuple[int, int, str]] = []
+        meta: List[Tuple[float, int, bytes]] = []
         mv = memoryview(data)
         seen = set(known)
-        lead = True
         for k, cid in enumerate(ids):
             o, n = int(s.offset[k]), int(s.length[k])
             if cid == 0:
-                if lead and bytes(mv[o:o + len(_META_TAG)]) == _META_TAG:
-                    meta.append((float(s.time[k]), bytes(mv[o:o + n])))
-                    skip.append(k)
-                    continue
+                if bytes(mv[o:o + len(_META_TAG)]) == _META_TAG:
+                    meta.append((float(s.time[k]), k, bytes(mv[o:o + n])))
             elif cid not in seen:
                 seen.add(cid)
-                try:
-                    names.append((cid, bytes(mv[o:o + n]).decode("utf-8")))
-                except UnicodeDecodeError:
-                    names.append((cid, f"#{cid}"))
-                skip.append(k)
-                continue
-            lead = False
+                names.append((cid, k, bytes(mv[o:o + n]).decode("utf-8", "surrogateescape")))
         keep = np.ones(len(ids), bool)
-        keep[skip] = False
+        keep[[p for _, p, _ in names] + [p for _, p, _ in meta]] = False
         t, i, ln = s.time[keep], s.id[keep], s.length[keep]
         channels: Dict[int, Tuple[int, int, float, float]] = {}
         for cid in np.unique(i).tolist():
@@ -358,7 +348,6 @@ class Archive:
         e = FrameEntry(frame_no, len(ids), pos, csize, len(data), soff,
                        float(s.time.min()) if len(ids) else 0.0, float(s.time.max()) if len(ids) else 0.0,
                        0, channels, names, meta)
-        e.skip = skip
         return e
 
     def _open_raw(self) -> None:
@@ -376,10 +365,10 @@ class Archive:
         for off in range(0, len(data), step):
             dec.feed(memoryview(data)[off:off + step])
             for r in dec:
-                n += 1
                 if r.id == 0 and bytes(r.payload[:len(_META_TAG)]) == _META_TAG:
-                    meta.append((r.time, bytes(r.payload)))
+                    meta.append((r.time, 0, bytes(r.payload)))
                     continue
+                n += 1
                 if r.name is not None:
                     names[r.id] = r.name
                 st = stats.get(r.id)
@@ -399,17 +388,19 @@ class Archive:
         if dec.buffered:
             self.damage.append(Damage(dec.tell(), dec.buffered, "file ends inside a record (cut or crashed writer)"))
         e = FrameEntry(0, n, 0, self.size, dec.tell(), 0, tmin if n else 0.0, tmax if n else 0.0, 0,
-                       {k: (v[0], v[1], v[2], v[3]) for k, v in stats.items()}, sorted(names.items()), meta)
+                       {k: (v[0], v[1], v[2], v[3]) for k, v in stats.items()},
+                       [(k, 0, v) for k, v in sorted(names.items())], meta)
+        e.skip = []
         self._raw_end = dec.tell()
         self.frames = [e]
         self.complete = not dec.buffered
 
     def _apply_index(self) -> None:
         for e in self.frames:
-            for cid, name in e.names:
+            for cid, _p, name in e.names:
                 self.names[cid] = name
                 self.ids[name] = cid
-            for _t, payload in e.meta:
+            for _t, _p, payload in e.meta:
                 try:
                     m = decode_meta(payload)
                 except DataError:
@@ -486,13 +477,10 @@ class Archive:
             raise CorruptFrameError(f"{e.describe()}: holds {s.count} records ({len(data) - s.end} stray bytes), "
                                     f"index says {e.n_records}", offset=e.data_offset)
         t, i, o, n = s.time, s.id, s.offset, s.length
-        if e.skip is not None:
+        if e.skip:
             keep = np.ones(t.shape[0], bool)
             keep[e.skip] = False
             return t[keep], i[keep], o[keep], n[keep]
-        k = e.prefix_skip
-        if k:
-            return t[k:], i[k:], o[k:], n[k:]
         return t, i, o, n
 
     def _raw_columns(self, data: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

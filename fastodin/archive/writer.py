@@ -56,6 +56,7 @@ DEFAULT_LARGE_PAYLOAD = 4096
 _HDR = struct.Struct("<dII")
 _PAD = [b"", b"\0" * 7, b"\0" * 6, b"\0" * 5, b"\0" * 4, b"\0" * 3, b"\0" * 2, b"\0"]
 _INF = math.inf
+_META_TAG = b'{"fastodin":' 
 
 
 class WriterError(FastOdinError):
@@ -96,15 +97,17 @@ def _as_bytes(payload: Any) -> bytes:
 class _Group:
     """A frame buffer: records of the channels that share frames."""
 
-    __slots__ = ("gid", "level", "buf", "defs", "meta", "dedicated")
+    __slots__ = ("gid", "level", "buf", "dedicated")
 
     def __init__(self, gid: int, level: int, dedicated: bool) -> None:
         self.gid = gid
         self.level = level
         self.buf = bytearray()
-        self.defs: List[Tuple[float, int, str]] = []
-        self.meta: List[Tuple[float, bytes]] = []
         self.dedicated = dedicated
+
+    def emit(self, t: float, cid: int, payload: bytes) -> None:
+        """Append one whole record (one bytearray operation: never torn by a concurrent cut)."""
+        self.buf += _record(t, cid, payload)
 
 
 class _Channel:
@@ -174,6 +177,7 @@ class Writer:
         self._entries: List[FrameEntry] = []
         self._seek: List[Tuple[int, int]] = []
         self._cctx: Dict[int, zstandard.ZstdCompressor] = {}
+        self._known: set = set()
         # threads
         self._cut_lock = threading.Lock()
         self._slots = threading.Semaphore(queue_frames)
@@ -214,7 +218,7 @@ class Writer:
             raise UsageError(f"tag names are str, not {type(name).__name__}")
         self._tags[name] = value
         if self._started:
-            self._groups[0].meta.append((self._meta_time(), self._file_meta()))
+            self._groups[0].emit(self._meta_time(), 0, self._file_meta())
 
     def create_stream(self, name: str, flavor: Optional[str] = None, compression: Union[str, int, None] = None, *,
                       data: Optional[Layout] = None, config: Optional[Layout] = None,
@@ -312,8 +316,10 @@ class Writer:
 
     # ---- flushing -------------------------------------------------------------------------------
     def flush(self, t: Optional[float] = None) -> int:
-        """Write out every pending record older than ``t`` (all when ``t`` is None), in time order;
-        afterwards a record older than ``t`` raises TimestampOrderError.  Returns records flushed.
+        """Write out every pending record (those older than ``t`` and, unlike VRS, the newer ones
+        too), each frame in time order; afterwards a record older than ``t`` raises
+        TimestampOrderError.  Returns the number of records written out (definitions included).
+        Frames cut by a flush may overlap in time with later ones; readers merge by time.
         """
         self._check()
         if t is not None:
@@ -326,23 +332,10 @@ class Writer:
         with self._cut_lock:
             for g in self._groups:
                 data = bytes(g.buf)
-                keep = b""
-                if t is not None and data:
-                    s = scan(data)
-                    mask = s.time < t
-                    if not mask.all():
-                        sizes = (16 + s.length.astype(np.int64) + (-s.length.astype(np.int64) & 7)).tolist()
-                        heads = (s.offset - 16).tolist()
-                        mv = memoryview(data)
-                        out_p, keep_p = [], []
-                        for h, z, m in zip(heads, sizes, mask.tolist()):
-                            (out_p if m else keep_p).append(mv[h:h + z])
-                        data, keep = b"".join(out_p), b"".join(keep_p)
-                    total += int(mask.sum())
-                elif data:
+                del g.buf[:len(data)]
+                if data:
                     total += scan(data).count
-                g.buf[:] = keep
-                self._enqueue(g, data, True)
+                    self._enqueue(g, data, True)
             if t is not None:
                 self._last_flush = t
                 self._floor = max(self._floor, t)
@@ -409,7 +402,7 @@ class Writer:
 
     def _start(self, g: _Group, t: float) -> None:
         self._started = True
-        g.meta.append((t, self._file_meta()))
+        g.emit(t, 0, self._file_meta())
 
     def _new_group(self, level: int) -> _Group:
         g = _Group(len(self._groups), level, True)
@@ -440,10 +433,10 @@ class Writer:
         lay = self._layouts.get(name)
         if lay is not None:
             lay.freeze()
-            group.meta.append((t, encode_meta({"fastodin": "channel", "version": FORMAT_VERSION,
-                                               "name": name, "layout": lay.to_json()})))
+            group.emit(t, 0, encode_meta({"fastodin": "channel", "version": FORMAT_VERSION,
+                                          "name": name, "layout": lay.to_json()}))
         cid = self._ns.allocate(name)
-        group.defs.append((t, cid, name))
+        group.emit(t, cid, name_to_bytes(name))
         ch = _Channel(name, cid, group)
         self._chans[name] = ch
         return ch
@@ -463,8 +456,9 @@ class Writer:
         n = len(payload)
         self._t_hint = t
         ch = self._channel(name, t, n)
-        if ch.id == 0 and (n == 0 or payload == b"0"):
-            raise UsageError("an id-0 payload of b'' or b'0' resets Perl namespaces; refusing to write it")
+        if ch.id == 0 and (n == 0 or payload == b"0" or payload.startswith(_META_TAG)):
+            raise UsageError("refusing an id-0 payload of b'' or b'0' (they reset Perl namespaces) or one "
+                             "starting with '{\"fastodin\":' (reserved for the writer's own metadata)")
         if n != ch.n:
             ch.size(n)
         b = ch.buf
@@ -481,17 +475,11 @@ class Writer:
         if data is None:
             data = bytes(g.buf)
             del g.buf[:len(data)]
-        # metadata and definitions are taken after the data, so every record taken has its
-        # definition in this frame or an earlier one.
-        meta = g.meta[:]
-        del g.meta[:len(meta)]
-        defs = g.defs[:]
-        del g.defs[:len(defs)]
-        if not data and not meta and not defs:
+        if not data:
             return
         if blocking:
             self._slots.acquire()
-        self._q.put((g, data, meta, defs, blocking))
+        self._q.put((g, data, blocking))
 
     def _tick(self, interval: float) -> None:
         while not self._stop.wait(interval):
@@ -516,11 +504,11 @@ class Writer:
                 if item is None:
                     return
                 if self._error is None:
-                    self._write_item(*item[:4])
+                    self._write_item(item[0], item[1])
             except BaseException as exc:
                 self._fail(exc)
             finally:
-                if item is not None and item[4]:
+                if item is not None and item[2]:
                     self._slots.release()
                 self._q.task_done()
 
@@ -533,16 +521,33 @@ class Writer:
                 k = os.write(self._fd, rest)
                 rest = rest[k:]
 
-    def _write_item(self, g: _Group, data: bytes, meta: List[Tuple[float, bytes]],
-                    defs: List[Tuple[float, int, str]]) -> None:
+    def _write_item(self, g: _Group, data: bytes) -> None:
         s = scan(data)
         if s.end != len(data):  # pragma: no cover - our own encoding
             raise AssertionError("writer produced a partial record")
         times, ids, offs, lens = s.time, s.id, s.offset, s.length
         n = times.shape[0]
+        # definitions: first record of an id not defined before (the namespace rule); the
+        # writer's metadata: id-0 records starting with {"fastodin":
+        special = np.zeros(n, bool)
+        uid, first = np.unique(ids, return_index=True)
+        known = self._known
+        new = [(int(c), int(k)) for c, k in zip(uid.tolist(), first.tolist()) if c != 0 and c not in known]
+        for c, k in new:
+            special[k] = True
+            known.add(c)
+        zero = np.flatnonzero(ids == 0)
+        if zero.shape[0]:
+            mv = memoryview(data)
+            tl = len(_META_TAG)
+            for k in zero.tolist():
+                o = int(offs[k])
+                if bytes(mv[o:o + tl]) == _META_TAG:
+                    special[k] = True
         sizes = 16 + lens.astype(np.int64) + (-lens.astype(np.int64) & 7)
         if n > 1 and bool((times[1:] < times[:-1]).any()):
-            order = np.argsort(times, kind="stable")
+            key = np.where(special, -np.inf, times)
+            order = np.argsort(key, kind="stable")
             heads = offs - 16
             if bool((sizes == sizes[0]).all()):
                 z = int(sizes[0])
@@ -550,56 +555,56 @@ class Writer:
             else:
                 mv = memoryview(data)
                 data = b"".join([mv[h:h + z] for h, z in zip(heads[order].tolist(), sizes[order].tolist())])
-            times, ids, lens, sizes = times[order], ids[order], lens[order], sizes[order]
+            times, ids, lens, sizes, special = times[order], ids[order], lens[order], sizes[order], special[order]
+            offs = np.cumsum(sizes) - sizes + 16
         ends = np.cumsum(sizes)
         start_i = 0
-        first = True
-        while first or start_i < n:
-            if n:
-                base = int(ends[start_i - 1]) if start_i else 0
-                stop_i = int(np.searchsorted(ends, base + self._frame_size, side="right"))
-                stop_i = max(stop_i, start_i + 1)
-                stop_i = min(stop_i, n)
-            else:
-                base, stop_i = 0, 0
-            end_b = int(ends[stop_i - 1]) if stop_i else 0
-            self._write_frame(g, data[base:end_b], times[start_i:stop_i], ids[start_i:stop_i],
-                              lens[start_i:stop_i], meta if first else [], defs if first else [])
-            first = False
+        while start_i < n:
+            base = int(ends[start_i - 1]) if start_i else 0
+            stop_i = int(np.searchsorted(ends, base + self._frame_size, side="right"))
+            stop_i = min(max(stop_i, start_i + 1), n)
+            end_b = int(ends[stop_i - 1])
+            sl = slice(start_i, stop_i)
+            self._write_frame(g, data[base:end_b], times[sl], ids[sl], offs[sl] - base, lens[sl], special[sl])
             start_i = stop_i
 
-    def _write_frame(self, g: _Group, body: bytes, times: np.ndarray, ids: np.ndarray, lens: np.ndarray,
-                     meta: List[Tuple[float, bytes]], defs: List[Tuple[float, int, str]]) -> None:
-        prefix = [_record(t, 0, p) for t, p in meta] + [_record(t, i, name_to_bytes(nm)) for t, i, nm in defs]
-        raw = b"".join(prefix) + body if prefix else body
+    def _write_frame(self, g: _Group, raw: bytes, times: np.ndarray, ids: np.ndarray, offs: np.ndarray,
+                     lens: np.ndarray, special: np.ndarray) -> None:
+        names: List[Tuple[int, int, str]] = []
+        meta: List[Tuple[float, int, bytes]] = []
+        if special.any():
+            mv = memoryview(raw)
+            for k in np.flatnonzero(special).tolist():
+                o, ln, cid = int(offs[k]), int(lens[k]), int(ids[k])
+                if cid == 0:
+                    meta.append((float(times[k]), k, bytes(mv[o:o + ln])))
+                else:
+                    names.append((cid, k, bytes(mv[o:o + ln]).decode("utf-8", "surrogateescape")))
+            keep = ~special
+            dt, di, dl = times[keep], ids[keep], lens[keep]
+        else:
+            dt, di, dl = times, ids, lens
         channels: Dict[int, Tuple[int, int, float, float]] = {}
-        tmin = tmax = None
-        if times.shape[0]:
-            order = np.argsort(ids, kind="stable")
-            sid = ids[order]
+        if dt.shape[0]:
+            order = np.argsort(di, kind="stable")
+            sid = di[order]
             starts = np.flatnonzero(np.concatenate(([True], sid[1:] != sid[:-1])))
-            st = times[order]
+            st = dt[order]
             counts = np.diff(np.append(starts, sid.shape[0]))
-            nbytes = np.add.reduceat(lens[order].astype(np.int64), starts)
+            nbytes = np.add.reduceat(dl[order].astype(np.int64), starts)
             ctmin = np.minimum.reduceat(st, starts)
             ctmax = np.maximum.reduceat(st, starts)
             for k, cid in enumerate(sid[starts].tolist()):
                 channels[cid] = (int(counts[k]), int(nbytes[k]), float(ctmin[k]), float(ctmax[k]))
-            tmin, tmax = float(times.min()), float(times.max())
-        pt = [t for t, _ in meta] + [t for t, _, _ in defs]
-        if pt:
-            tmin = min(pt) if tmin is None else min(tmin, min(pt))
-            tmax = max(pt) if tmax is None else max(tmax, max(pt))
         cctx = self._cctx.get(g.level)
         if cctx is None:
             cctx = self._cctx[g.level] = zstandard.ZstdCompressor(level=g.level, write_checksum=True,
                                                                    write_content_size=True)
         frame = cctx.compress(raw)
-        e = FrameEntry(frame_no=len(self._entries), n_records=len(prefix) + int(times.shape[0]),
+        e = FrameEntry(frame_no=len(self._entries), n_records=int(times.shape[0]),
                        data_offset=0, compressed_size=len(frame), decompressed_size=len(raw),
-                       stream_offset=self._stream_pos, t_min=tmin if tmin is not None else 0.0,
-                       t_max=tmax if tmax is not None else 0.0, group=g.gid, channels=channels,
-                       names=[(i, nm) for _, i, nm in defs], meta=list(meta))
+                       stream_offset=self._stream_pos, t_min=float(times.min()), t_max=float(times.max()),
+                       group=g.gid, channels=channels, names=names, meta=meta)
         head_len = 8 + len(entry_payload(e))
         e.data_offset = self._pos + head_len
         idx = skippable_frame(entry_payload(e), INDEX_MAGIC)
@@ -659,7 +664,7 @@ class Stream:
         self._w._check()
         self.tags[name] = value
         if self._group is not None:
-            self._group.meta.append((self._w._meta_time(), self._definition()))
+            self._group.emit(self._w._meta_time(), 0, self._definition())
 
     def _definition(self) -> bytes:
         return encode_meta({
@@ -683,7 +688,7 @@ class Stream:
             lay.freeze()
         if not w._started:
             w._start(g, t)
-        g.meta.append((t, self._definition()))
+        g.emit(t, 0, self._definition())
         self._group = g
         return g
 
@@ -693,7 +698,7 @@ class Stream:
             g = self._group if self._group is not None else self._define(t)
             w = self._w
             cid = w._ns.allocate(name)
-            g.defs.append((t, cid, name))
+            g.emit(t, cid, name_to_bytes(name))
             ch = _Channel(name, cid, g)
             self._chans[name] = ch
             w._chans[name] = ch
