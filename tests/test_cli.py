@@ -43,7 +43,24 @@ def one_line_error(p, code=None):
 # -- demo ------------------------------------------------------------------------------------------
 
 def test_demo_no_arguments_any_cwd(tmp_path):
-    p = fo("demo", "--seconds", "0.5", cwd=tmp_path)
+    p = fo("demo", cwd=tmp_path)
+    assert p.returncode == 0, p.err
+    assert "verified" in p.out
+    out = tmp_path / "demo.fastpack.zst"
+    assert out.stat().st_size > 0
+    # what info prints, then decoded rows of every set
+    assert "odin/set/0x" in p.out and "sequence gaps" in p.out and "decoded rows" in p.out
+    from fastodin.archive.reader import open_archive
+
+    with open_archive(out) as ar:
+        info = ar.info()
+    assert info["format"] == "archive" and info["complete"]
+    assert any(n.startswith("odin/set/") for n in info["channels"])
+    assert info["time"][1] - info["time"][0] > 4.5  # a few seconds of recorded time
+
+
+def test_demo_codec_path(tmp_path):
+    p = fo("demo", "--codec", "--seconds", "0.5", cwd=tmp_path)
     assert p.returncode == 0, p.err
     assert "verified" in p.out
     assert (tmp_path / "demo.fastpack").stat().st_size > 0
@@ -53,7 +70,7 @@ def test_demo_no_arguments_any_cwd(tmp_path):
 
 def test_demo_output_file_is_real_fastpack(tmp_path):
     out = tmp_path / "x.fastpack"
-    p = fo("demo", "-o", str(out), "--seconds", "0.2", cwd=tmp_path)
+    p = fo("demo", "--codec", "-o", str(out), "--seconds", "0.2", cwd=tmp_path)
     assert p.returncode == 0, p.err
     from fastodin import decode
 
@@ -102,7 +119,7 @@ def test_unknown_command_one_line():
 
 
 def test_main_in_process_returns_code(tmp_path, capsys):
-    assert main(["demo", "-o", str(tmp_path / "a.fastpack"), "--seconds", "0.05"]) == 0
+    assert main(["demo", "--codec", "-o", str(tmp_path / "a.fastpack"), "--seconds", "0.05"]) == 0
     assert "verified" in capsys.readouterr().out
 
 

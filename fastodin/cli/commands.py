@@ -5,6 +5,6 @@
 """
 from __future__ import annotations
 
-from . import demo
+from . import cat, demo, info
 
-MODULES = [demo]
+MODULES = [demo, info, cat]

@@ -1,0 +1,164 @@
+"""``fastodin info FILE [--json]``: what a recording holds.
+
+Channels, streams, flavors, tags, counts, time span, rates, frames and compression ratio come from
+the archive index (no data frame is decompressed).  For ODIN recordings the packet counters,
+per-set sequence gaps and CRC errors come from the report the recorder writes at close (or, for a
+recording that was never closed, from decoding the packets).
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any, Dict, List, Optional, TextIO
+
+from ._util import EXIT_DATA, EXIT_OK, human_bytes, table
+from .sources import file_meta, is_odin_archive, odin_records, odin_report, open_input
+
+NAME = "info"
+HELP = "summarise a recording: channels, counts, time span, rates, gaps, CRC errors, frames, compression"
+EXAMPLE = "fastodin info demo.fastpack.zst\nfastodin info capture.fastpack.zst --json | jq .channels"
+
+
+def add_arguments(p: Any) -> None:
+    p.add_argument("file", metavar="FILE", help="archive (.fastpack.zst) or raw FastPack file (.fastpack)")
+    p.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+
+
+def _fmt_t(t: Optional[float]) -> str:
+    if t is None or not isinstance(t, (int, float)) or not math.isfinite(t):
+        return "-"
+    return f"{t:.6f}"
+
+
+def odin_summary(ar: Any) -> Optional[Dict[str, Any]]:
+    """ODIN counters of an archive: the recorder's report, else computed by decoding."""
+    if not is_odin_archive(ar):
+        return None
+    rep = odin_report(ar)
+    source = "report written at close"
+    if rep is None:
+        from ..odin.decode import decode as odin_decode
+
+        r = odin_decode(odin_records(ar))
+        rep = dict(r.report)
+        source = "decoded (no report: recording not closed cleanly)"
+    out = dict(rep)
+    out.pop("odin", None)
+    out["source"] = source
+    return out
+
+
+def crc_errors(odin: Dict[str, Any]) -> int:
+    """Set-id CRC mismatches plus BURST frame CRC errors."""
+    st = odin.get("stats") or {}
+    n = int(st.get("set_id_mismatches", 0) or 0)
+    b = odin.get("burst") or {}
+    n += int(b.get("crc_errors", 0) or 0)
+    return n
+
+
+def gaps(odin: Dict[str, Any]) -> Dict[str, int]:
+    """Totals of the per-set sequence counters."""
+    tot = {"gaps": 0, "lost": 0, "duplicates": 0, "late": 0}
+    for s in (odin.get("sets") or {}).values():
+        q = s.get("sequence") or {}
+        for k in tot:
+            tot[k] += int(q.get(k, 0) or 0)
+    return tot
+
+
+def info_dict(ar: Any) -> Dict[str, Any]:
+    """``Archive.info()`` plus the ODIN summary (``odin``) and the user metadata count."""
+    d = ar.info()
+    od = odin_summary(ar)
+    if od is not None:
+        d["odin"] = od
+        d["odin"]["crc_errors"] = crc_errors(od)
+        d["odin"]["sequence_totals"] = gaps(od)
+    return d
+
+
+def print_info(d: Dict[str, Any], out: TextIO) -> None:
+    """The human-readable form of :func:`info_dict`."""
+    fmt = d.get("format")
+    parts = [fmt or "?", "complete" if d.get("complete") else "INCOMPLETE", human_bytes(d.get("size", 0))]
+    if fmt == "archive":
+        parts.append(f"{d.get('frames', 0)} frames")
+        if d.get("compression_ratio"):
+            parts.append(f"compression {d['compression_ratio']:.2f}x "
+                         f"({human_bytes(d.get('uncompressed_bytes', 0))} raw)")
+        if d.get("preset"):
+            parts.append(f"preset {d['preset']}")
+    print(f"file:     {d.get('path')}  ({', '.join(parts)})", file=out)
+    t0, t1 = (d.get("time") or [None, None])[:2]
+    if t0 is not None and t1 is not None:
+        print(f"time:     {_fmt_t(t0)} .. {_fmt_t(t1)} s  ({t1 - t0:.3f} s)", file=out)
+    print(f"records:  {d.get('records', 0)} in {len(d.get('channels') or {})} channels", file=out)
+    if d.get("tags"):
+        print("tags:     " + ", ".join(f"{k}={json.dumps(v)}" for k, v in d["tags"].items()), file=out)
+    for sid, s in (d.get("streams") or {}).items():
+        extra = f" flavor={s['flavor']}" if s.get("flavor") else ""
+        tags = (" tags=" + json.dumps(s["tags"])) if s.get("tags") else ""
+        print(f"stream:   {sid}{extra} compression={s.get('compression')} records={s.get('count')}{tags}", file=out)
+    rows = []
+    for name, c in (d.get("channels") or {}).items():
+        rate = c.get("rate")
+        kind = ""
+        if c.get("layout"):
+            kind = "layout"
+        if c.get("stream"):
+            kind = f"{c['stream']}:{c.get('role')}"
+        rows.append([name if name != "0" else "(id-0 metadata)", c.get("count", 0), _fmt_t(c.get("first")),
+                     _fmt_t(c.get("last")), f"{rate:.1f}" if rate else "-", human_bytes(c.get("bytes", 0)), kind])
+    if rows:
+        print(table(rows, ["channel", "records", "first s", "last s", "rate Hz", "bytes", "stream/layout"],
+                    right=[1, 2, 3, 4, 5]), file=out)
+    od = d.get("odin")
+    if od:
+        st = od.get("stats") or {}
+        g = od.get("sequence_totals") or {}
+        print(f"odin:     {st.get('packets', 0)} packets ({st.get('data', 0)} data, {st.get('events', 0)} events, "
+              f"{st.get('identifiers', 0) + st.get('identifiers_ext', 0)} identifiers, "
+              f"{st.get('type_descriptors', 0)} type descriptors); "
+              f"sequence gaps {g.get('gaps', 0)} (lost {g.get('lost', 0)}, duplicates {g.get('duplicates', 0)}, "
+              f"late {g.get('late', 0)}); CRC errors {od.get('crc_errors', 0)}; unknown {st.get('unknown', 0)}, "
+              f"malformed {st.get('malformed', 0)}, unresolved {od.get('unresolved', 0)}  [{od.get('source')}]",
+              file=out)
+        srows = []
+        for sid, s in (od.get("sets") or {}).items():
+            q = s.get("sequence") or {}
+            srows.append([sid, s.get("definition", "-"), s.get("entries", "-"), s.get("packet_size", "-"),
+                          "ok" if s.get("set_id_ok", True) else "BAD", q.get("received", 0), q.get("gaps", 0),
+                          q.get("lost", 0), q.get("duplicates", 0), q.get("late", 0)])
+        if srows:
+            print(table(srows, ["set", "definition", "entries", "bytes", "set-id CRC", "received", "gaps", "lost",
+                                "dup", "late"], right=[2, 3, 5, 6, 7, 8, 9]), file=out)
+    for dmg in d.get("damage") or []:
+        rec = dmg.get("records")
+        print(f"DAMAGE:   offset {dmg.get('offset')}, {dmg.get('length')} bytes: {dmg.get('reason')}"
+              + (f" ({rec} records)" if rec is not None else ""), file=out)
+    for note in d.get("notes") or []:
+        print(f"note:     {note}", file=out)
+
+
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    return o
+
+
+def run(args: Any) -> int:
+    with open_input(args.file) as ar:
+        d = info_dict(ar)
+    if args.json:
+        sys.stdout.write(json.dumps(_jsonable(d), indent=2, default=str) + "\n")
+    else:
+        print_info(d, sys.stdout)
+    return EXIT_OK
