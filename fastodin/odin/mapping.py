@@ -1,0 +1,362 @@
+"""Lossless mapping of an ODIN packet stream onto FastPack records (spec/odin-mapping.md).
+
+Every packet is written verbatim as the payload of one record on a named channel:
+
+===============================  ==========================================================
+channel                          packets
+===============================  ==========================================================
+``odin/set/0xSSSS``              0x02 DATA of set SSSS that match its definition
+``odin/set/0xSSSS/identifier``   0x01 IDENTIFIER and 0x03 IDENTIFIER_EXT of set SSSS
+``odin/types``                   0x04 TYPE_DESCRIPTOR
+``odin/event/N``                 0x0B EVENT with event id N (decimal)
+``odin/unresolved/0xSSSS``       DATA whose set never got a definition (or does not fit it)
+``odin/raw``                     unknown packet types and malformed packets
+===============================  ==========================================================
+
+Record time = unwrapped ticks / ``counts_per_second`` for DATA and EVENT; other packets take
+the time of the record before them; with ``monotonic=True`` (default) a record never gets a time
+earlier than the one before it, so file order = capture order even for sinks that sort by time.
+Id-0 metadata (JSON by default): ``{"odin": "stream", ...}`` first, ``{"odin": "set", ...}``
+before a set's first DATA record and again whenever its definition changes, and
+``{"odin": "report", ...}`` at :meth:`OdinToFastPack.close`.
+
+DATA that arrives before its set's definition is held (with everything after it, to keep the
+order) until the definition arrives; past ``max_pending`` packets or at close it goes to
+``odin/unresolved/0xSSSS``.  Nothing is dropped: replaying every ``odin/`` record in file order
+gives back the capture byte for byte.
+
+>>> from fastodin.codec import decode
+>>> sink = FastPackSink()
+>>> conv = OdinToFastPack(sink)
+>>> for f in ("01_identifier.bin", "02_data_seq0.bin"):
+...     conv.add(open("tests/vectors/odin/" + f, "rb").read())
+>>> _ = conv.close()
+>>> [r.name for r in decode(sink.take(), namespace=True) if r.id]
+['odin/set/0x0996/identifier', 'odin/set/0x0996']
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple
+
+from ..errors import UsageError
+from .burst import BurstDecoder, BurstStats
+from .schema import SetDef
+from .stream import OdinStream
+from .table import DEFAULT_COUNTS_PER_SECOND
+
+__all__ = ["OdinToFastPack", "FastPackSink", "WriterSink", "convert_packets", "convert_burst",
+           "set_channel", "identifier_channel", "event_channel", "unresolved_channel", "TYPES_CHANNEL",
+           "RAW_CHANNEL", "PACKET_CHANNEL_PREFIX", "MAPPING_VERSION", "DEFAULT_MAX_PENDING"]
+
+PACKET_CHANNEL_PREFIX = "odin/"
+TYPES_CHANNEL = "odin/types"
+RAW_CHANNEL = "odin/raw"
+MAPPING_VERSION = 1
+DEFAULT_MAX_PENDING = 100_000
+
+
+def set_channel(set_id: int) -> str:
+    """Channel of a set's DATA packets.
+
+    >>> set_channel(0x996)
+    'odin/set/0x0996'
+    """
+    return "odin/set/0x%04X" % set_id
+
+
+def identifier_channel(set_id: int) -> str:
+    """Channel of a set's 0x01/0x03 packets.
+
+    >>> identifier_channel(0xCC4D)
+    'odin/set/0xCC4D/identifier'
+    """
+    return "odin/set/0x%04X/identifier" % set_id
+
+
+def event_channel(event_id: int) -> str:
+    """Channel of one event id.
+
+    >>> event_channel(7)
+    'odin/event/7'
+    """
+    return "odin/event/%d" % event_id
+
+
+def unresolved_channel(set_id: int) -> str:
+    """Channel of DATA packets that never matched a definition.
+
+    >>> unresolved_channel(1)
+    'odin/unresolved/0x0001'
+    """
+    return "odin/unresolved/0x%04X" % set_id
+
+
+class FastPackSink:
+    """Sink writing records into a :class:`fastodin.codec.Encoder` with a namespace.
+
+    ``write(t, name, payload)``, ``write_meta(t, obj)``; ``take()`` returns the bytes so far.
+
+    >>> s = FastPackSink(); s.write(0.0, "odin/raw", b"\\x7f"); len(s.take())
+    48
+    """
+
+    def __init__(self, encoder: Any = None, meta_format: str = "json") -> None:
+        from ..codec import Encoder
+        self.encoder = encoder if encoder is not None else Encoder(namespace=True)
+        if self.encoder.namespace is None:
+            raise UsageError("FastPackSink needs an Encoder with a namespace (channel names)")
+        self.meta_format = meta_format
+        self.write = self.encoder.add  # type: ignore[assignment]
+
+    def write(self, t: float, name: str, payload: Any) -> None:  # noqa: F811 (replaced per instance)
+        self.encoder.add(t, name, payload)
+
+    def write_meta(self, t: float, obj: Any) -> None:
+        self.encoder.add_meta(t, obj, self.meta_format)
+
+    def take(self) -> bytes:
+        return self.encoder.take()
+
+
+class WriterSink:
+    """Adapter for an archive writer with ``write(t, name, payload)``; metadata goes through the
+    writer's ``write_meta(t, obj)`` when it has one, else as an id-0 record ``write(t, 0, bytes)``.
+
+    >>> class W:
+    ...     def __init__(self): self.out = []
+    ...     def write(self, t, name, payload): self.out.append((t, name, bytes(payload)))
+    >>> w = W(); s = WriterSink(w); s.write_meta(0.0, {"a": 1}); w.out
+    [(0.0, 0, b'{"a":1}')]
+    """
+
+    def __init__(self, writer: Any, meta_format: str = "json") -> None:
+        self.writer = writer
+        self.meta_format = meta_format
+        self.write = writer.write  # type: ignore[assignment]
+
+    def write(self, t: float, name: str, payload: Any) -> None:  # noqa: F811
+        self.writer.write(t, name, payload)
+
+    def write_meta(self, t: float, obj: Any) -> None:
+        wm = getattr(self.writer, "write_meta", None)
+        if wm is not None:
+            wm(t, obj)
+        else:
+            from ..metadata import encode_meta
+            self.writer.write(t, 0, encode_meta(obj, self.meta_format))
+
+
+class OdinToFastPack:
+    """Converts ODIN packets to FastPack records on a sink (see the module docstring).
+
+    ``sink``: object with ``write(t, name, payload)`` and ``write_meta(t, obj)``
+    (:class:`FastPackSink`, :class:`WriterSink`).  ``counts_per_second``: tick rate of the
+    device clock (default 1,000,000).  ``odin_db``: optional OdinDB to type 0x01-only sets in the
+    metadata.  ``max_pending``: packets held while waiting for a definition.
+    """
+
+    def __init__(self, sink: Any, *, counts_per_second: float = DEFAULT_COUNTS_PER_SECOND, odin_db: Any = None,
+                 max_pending: int = DEFAULT_MAX_PENDING, monotonic: bool = True,
+                 stream_meta: Optional[Dict[str, Any]] = None) -> None:
+        if not counts_per_second or counts_per_second <= 0:
+            raise UsageError("counts_per_second must be > 0, got %r" % (counts_per_second,))
+        if max_pending < 0:
+            raise UsageError("max_pending must be >= 0")
+        self.sink = sink
+        self.cps = float(counts_per_second)
+        self.stream = OdinStream(odin_db)
+        self.max_pending = max_pending
+        self.monotonic = monotonic
+        self.t = 0.0
+        self.records = 0
+        self.unresolved = 0
+        self.raw = 0
+        self._pending: Deque[Tuple[bytes, Any, Optional[SetDef]]] = deque()
+        self._meta_written: Dict[int, SetDef] = {}
+        self._chan: Dict[int, str] = {}
+        self._echan: Dict[int, str] = {}
+        self._started = False
+        self._closed = False
+        self._stream_meta = stream_meta or {}
+        self.burst_stats: Optional[BurstStats] = None
+
+    # -- output ----------------------------------------------------------------------------
+    def _start(self) -> None:
+        self._started = True
+        m = {"odin": "stream", "mapping": MAPPING_VERSION, "counts_per_second": self.cps,
+             "time": "unwrapped ticks / counts_per_second", "payload": "ODIN packet verbatim",
+             "channels": {"data": "odin/set/0xSSSS", "identifiers": "odin/set/0xSSSS/identifier",
+                          "types": TYPES_CHANNEL, "events": "odin/event/N",
+                          "unresolved": "odin/unresolved/0xSSSS", "raw": RAW_CHANNEL}}
+        m.update(self._stream_meta)
+        self.sink.write_meta(self.t, m)
+
+    def _time(self, ticks: Optional[int]) -> float:
+        if ticks is not None:
+            t = ticks / self.cps
+            if not self.monotonic or t >= self.t:
+                self.t = t
+        return self.t
+
+    def _emit(self, pkt: bytes, info: Any, defn: Optional[SetDef]) -> None:
+        kind = info.kind
+        t = self._time(info.ticks)
+        if kind == "data":
+            sid = info.key
+            d = defn if defn is not None else self.stream.sets.get(sid)
+            if d is None or d.packet_size != len(pkt):
+                self.unresolved += 1
+                self.sink.write(t, unresolved_channel(sid), pkt)
+            else:
+                if self._meta_written.get(sid) is not d:
+                    self._write_set_meta(t, d)
+                ch = self._chan.get(sid)
+                if ch is None:
+                    ch = self._chan[sid] = set_channel(sid)
+                self.sink.write(t, ch, pkt)
+        elif kind == "event":
+            ch = self._echan.get(info.key)
+            if ch is None:
+                ch = self._echan[info.key] = event_channel(info.key)
+            self.sink.write(t, ch, pkt)
+        elif kind in ("identifier", "identifier_ext"):
+            self.sink.write(t, identifier_channel(info.key), pkt)
+        elif kind == "type_descriptor":
+            self.sink.write(t, TYPES_CHANNEL, pkt)
+        else:
+            self.raw += 1
+            self.sink.write(t, RAW_CHANNEL, pkt)
+        self.records += 1
+
+    def _write_set_meta(self, t: float, d: SetDef) -> None:
+        m = {"odin": "set", "channel": set_channel(d.set_id), "counts_per_second": self.cps}
+        m.update(d.to_meta())
+        self.sink.write_meta(t, m)
+        self._meta_written[d.set_id] = d
+
+    # -- input -----------------------------------------------------------------------------
+    def add(self, pkt: "bytes | bytearray | memoryview") -> None:
+        """Take one packet (the bytes of one transport frame)."""
+        if not self._started:
+            self._start()
+        if pkt.__class__ is not bytes:
+            pkt = bytes(pkt)
+        info = self.stream.process(pkt)
+        pend = self._pending
+        if info.kind == "data":
+            sid = info.key
+            d = self.stream.sets.get(sid)
+            if pend or d is None:
+                pend.append((pkt, info, d))
+                if len(pend) > self.max_pending:
+                    self._release(force=1)
+                return
+            self._emit(pkt, info, d)
+            return
+        if pend:
+            pend.append((pkt, info, None))
+            if info.changed:
+                self._release()
+            if len(pend) > self.max_pending:
+                self._release(force=1)
+            return
+        self._emit(pkt, info, None)
+        if info.changed and info.sets:
+            # a type descriptor can refine a definition: refresh metadata lazily on next DATA
+            pass
+
+    def add_many(self, packets: Iterable["bytes | bytearray | memoryview"]) -> None:
+        """Take many packets in order."""
+        add = self.add
+        for p in packets:
+            add(p)
+
+    def feed_burst(self, data: "bytes | bytearray | memoryview", decoder: Optional[BurstDecoder] = None) -> None:
+        """Take BURST-framed bytes (any split); framing errors are counted in ``burst_stats``."""
+        if decoder is None:
+            decoder = getattr(self, "_burst", None)
+            if decoder is None:
+                decoder = self._burst = BurstDecoder()
+                self.burst_stats = decoder.stats
+        decoder.feed(data)
+        self.add_many(decoder.take())
+
+    def _release(self, force: int = 0) -> None:
+        pend = self._pending
+        sets = self.stream.sets
+        while pend:
+            pkt, info, d = pend[0]
+            if info.kind == "data" and d is None and info.key not in sets:
+                if force <= 0:
+                    break
+                force -= 1
+            pend.popleft()
+            self._emit(pkt, info, d)
+
+    def flush(self) -> None:
+        """Write every held packet now (undefined DATA goes to ``odin/unresolved/...``)."""
+        self._release(force=len(self._pending))
+
+    def close(self) -> Dict[str, Any]:
+        """Flush, write the ``{"odin": "report"}`` metadata and return the report."""
+        if self._closed:
+            return self.report()
+        if not self._started:
+            self._start()
+        self.flush()
+        rep = self.report()
+        m = {"odin": "report"}
+        m.update(rep)
+        self.sink.write_meta(self.t, m)
+        self._closed = True
+        return rep
+
+    def report(self) -> Dict[str, Any]:
+        """Counters: the stream's report plus records written, unresolved, raw, pending, burst."""
+        r = self.stream.report()
+        r["records"] = self.records
+        r["unresolved"] = self.unresolved
+        r["raw"] = self.raw
+        r["pending"] = len(self._pending)
+        r["counts_per_second"] = self.cps
+        if self.burst_stats is not None:
+            r["burst"] = self.burst_stats.as_dict()
+        return r
+
+
+def convert_packets(packets: Iterable["bytes | bytearray | memoryview"], sink: Any = None, **kw: Any) -> Tuple[Any, Dict[str, Any]]:
+    """Convert packets to FastPack: returns ``(bytes or sink, report)``.
+
+    Without ``sink`` the result is the FastPack bytes (a :class:`FastPackSink` is used).
+
+    >>> data, rep = convert_packets([open("tests/vectors/odin/04_event.bin", "rb").read()])
+    >>> rep["stats"]["events"], len(data) > 0
+    (1, True)
+    """
+    own = sink is None
+    s = FastPackSink() if own else sink
+    c = OdinToFastPack(s, **kw)
+    c.add_many(packets)
+    rep = c.close()
+    return (s.take() if own else s), rep
+
+
+def convert_burst(data: "bytes | bytearray | memoryview", sink: Any = None, **kw: Any) -> Tuple[Any, Dict[str, Any]]:
+    """Convert BURST-framed bytes to FastPack: returns ``(bytes or sink, report)`` (report["burst"]
+    counts framing errors).
+
+    >>> from fastodin.odin.burst import burst_encode
+    >>> data, rep = convert_burst(burst_encode(open("tests/vectors/odin/04_event.bin", "rb").read()))
+    >>> rep["burst"]["packets"]
+    1
+    """
+    own = sink is None
+    s = FastPackSink() if own else sink
+    c = OdinToFastPack(s, **kw)
+    c.feed_burst(data)
+    if c._burst.buffered:  # trailing bytes without a delimiter: garbage, counted
+        c._burst.stats.garbage_bytes += c._burst.buffered
+        c._burst.stats.cobs_errors += 1
+    rep = c.close()
+    return (s.take() if own else s), rep
