@@ -708,6 +708,57 @@ class Archive:
         per = raw.shape[1] // target.itemsize
         return tt, (arr.reshape(raw.shape[0], per) if per != 1 else arr)
 
+    def columns(self, channels: Union[None, str, Iterable[str]] = None, start: Optional[float] = None,
+                end: Optional[float] = None) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
+        """Every selected channel as ``{name: (times, payloads)}``, each frame decompressed once.
+
+        ``payloads`` is an ``(n, size)`` uint8 array for a channel whose payloads all have one
+        size (view it with ``.view(dtype)``), else an object array of bytes.  Typed values per
+        layout come from :meth:`read`.
+        """
+        ids = self.channel_ids(channels)
+        parts: Dict[int, List[Tuple[np.ndarray, Any]]] = {}
+        for e in self._frames_for(ids, start, end):
+            data = self.frame_data(e)
+            t, i, o, n = self._columns(e, data)
+            m = self._mask(t, i, ids, start, end)
+            if m is not None:
+                t, i, o, n = t[m], i[m], o[m], n[m]
+            if not t.shape[0]:
+                continue
+            u8 = np.frombuffer(data, np.uint8)
+            order = np.argsort(i, kind="stable")
+            si = i[order]
+            starts = np.flatnonzero(np.concatenate(([True], si[1:] != si[:-1])))
+            bounds = np.append(starts, si.shape[0]).tolist()
+            for k, cid in enumerate(si[starts].tolist()):
+                sel = order[bounds[k]:bounds[k + 1]]
+                ct, co, cn = t[sel], o[sel], n[sel]
+                L = int(cn[0])
+                if bool((cn == L).all()):
+                    if ct.shape[0] > 1 and o[1] > o[0] and bool((np.diff(co) == co[1] - co[0]).all()):
+                        v = np.lib.stride_tricks.as_strided(u8[int(co[0]):], shape=(ct.shape[0], L),
+                                                            strides=(int(co[1] - co[0]), 1)).copy()
+                    else:
+                        v = u8[co[:, None] + np.arange(L)]
+                else:
+                    mv = memoryview(data)
+                    v = np.empty(ct.shape[0], object)
+                    v[:] = [bytes(mv[a:a + b]) for a, b in zip(co.tolist(), cn.tolist())]
+                parts.setdefault(cid, []).append((ct, v))
+        out: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
+        for cid, lst in parts.items():
+            name = self.names.get(cid, "0" if cid == 0 else f"#{cid}")
+            ts = np.concatenate([p[0] for p in lst])
+            vs = [p[1] for p in lst]
+            if all(v.dtype != object for v in vs) and len({v.shape[1] for v in vs}) == 1:
+                vals = np.concatenate(vs)
+            else:
+                vals = np.empty(ts.shape[0], object)
+                vals[:] = [bytes(row) if not isinstance(row, bytes) else row for v in vs for row in v]
+            out[name] = (ts, vals)
+        return out
+
     def _channel_frames(self, cid: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         got = self._by_channel.get(cid)
         if got is None:
@@ -731,13 +782,16 @@ class Archive:
         idx, lo, hi = self._channel_frames(cid)
         if not idx.shape[0]:
             return None
+        # a frame whose range of this channel holds t has records on both sides of t, so the
+        # answer is in such frames; only when none holds t look at the neighbours.
         cand = set(np.flatnonzero((lo <= t) & (hi >= t)).tolist())
-        before = np.flatnonzero(hi < t)
-        after = np.flatnonzero(lo > t)
-        if mode != "after" and before.shape[0]:
-            cand.add(int(before[np.argmax(hi[before])]))
-        if mode != "before" and after.shape[0]:
-            cand.add(int(after[np.argmin(lo[after])]))
+        if not cand:
+            before = np.flatnonzero(hi < t)
+            after = np.flatnonzero(lo > t)
+            if mode != "after" and before.shape[0]:
+                cand.update(np.flatnonzero(hi == hi[before].max()).tolist())
+            if mode != "before" and after.shape[0]:
+                cand.update(np.flatnonzero(lo == lo[after].min()).tolist())
         best = None
         for k in sorted(cand):
             e = self.frames[int(idx[k])]
