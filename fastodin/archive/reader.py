@@ -782,18 +782,23 @@ class Archive:
         idx, lo, hi = self._channel_frames(cid)
         if not idx.shape[0]:
             return None
-        # a frame whose range of this channel holds t has records on both sides of t, so the
-        # answer is in such frames; only when none holds t look at the neighbours.
-        cand = set(np.flatnonzero((lo <= t) & (hi >= t)).tolist())
-        if not cand:
-            before = np.flatnonzero(hi < t)
-            after = np.flatnonzero(lo > t)
-            if mode != "after" and before.shape[0]:
-                cand.update(np.flatnonzero(hi == hi[before].max()).tolist())
-            if mode != "before" and after.shape[0]:
-                cand.update(np.flatnonzero(lo == lo[after].min()).tolist())
+        # lower bound of |record time - t| in each frame; visit frames by that bound and stop
+        # once the bound exceeds the best distance found (correct with overlapping frames).
+        if mode == "before":
+            ok = lo <= t
+            bound = np.maximum(0.0, t - hi)
+        elif mode == "after":
+            ok = hi >= t
+            bound = np.maximum(0.0, lo - t)
+        else:
+            ok = np.ones(lo.shape[0], bool)
+            bound = np.maximum(0.0, np.maximum(lo - t, t - hi))
+        cand = np.flatnonzero(ok)
+        cand = cand[np.argsort(bound[cand], kind="stable")]
         best = None
-        for k in sorted(cand):
+        for k in cand.tolist():
+            if best is not None and bound[k] > best[0][0]:
+                break
             e = self.frames[int(idx[k])]
             data = self.frame_data(e)
             tt, ii, oo, nn = self._columns(e, data)
@@ -801,20 +806,17 @@ class Archive:
             ct = tt[m]
             if mode == "before":
                 sel = np.flatnonzero(ct <= t)
-                if not sel.shape[0]:
-                    continue
-                j = int(sel[np.argmax(ct[sel])])
-                key = (t - float(ct[j]), 0)
             elif mode == "after":
                 sel = np.flatnonzero(ct >= t)
-                if not sel.shape[0]:
-                    continue
-                j = int(sel[np.argmin(ct[sel])])
-                key = (float(ct[j]) - t, 0)
             else:
-                d = np.abs(ct - t)
-                j = int(np.argmin(d))
-                key = (float(d[j]), float(ct[j]))
+                sel = np.arange(ct.shape[0])
+            if not sel.shape[0]:
+                continue
+            d = np.abs(ct[sel] - t)
+            dmin = d.min()
+            js = sel[d == dmin]
+            j = int(js[np.argmin(ct[js])])
+            key = (float(dmin), float(ct[j]))
             if best is None or key < best[0]:
                 o = int(oo[m][j])
                 n = int(nn[m][j])
