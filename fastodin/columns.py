@@ -240,13 +240,13 @@ def scan(
             got = _periodic(a, p, end, sizes[:period])
             if got is not None and got[0].shape[0] < _SHORT_RUN and end - got[4] >= 16 and q - p <= _PROBE * 1024:
                 # the pattern broke soon: short runs are cheaper through pointer doubling
-                irr = _irregular(a, p, end, maxlen)
+                irr = _irregular(a, p, end, maxlen, (q - p) // k)
                 if irr is not None and irr[0].shape[0] > got[0].shape[0]:
                     got = irr
         if (got is None or got[0].shape[0] < k) and q - p <= _PROBE * 1024:
             # pointer doubling costs per 8-byte slot: for big records reading headers one by
             # one (the probe) is cheaper
-            got = _irregular(a, p, end, maxlen)
+            got = _irregular(a, p, end, maxlen, (q - p) // k)
         if got is not None and got[0].shape[0] >= k:
             t, ids, offs, lens, newp = got
             if seq_pos:
@@ -363,7 +363,7 @@ def _periodic(a: np.ndarray, p: int, end: int, sizes: List[int]) -> Optional[tup
     return t, ids, offs, lens, p + good * cyc
 
 
-def _irregular(a: np.ndarray, p: int, end: int, maxlen: int) -> Optional[tuple]:
+def _irregular(a: np.ndarray, p: int, end: int, maxlen: int, mean_size: int) -> Optional[tuple]:
     """Records from ``p`` within one block, found by pointer doubling over all 8-aligned slots."""
     bend = min(end, p + _BLOCK)
     e = (bend - p) >> 3  # slots in the block; records end on slot boundaries <= e
@@ -379,13 +379,24 @@ def _irregular(a: np.ndarray, p: int, end: int, maxlen: int) -> Optional[tuple]:
     np.minimum(nx, e, out=nx)
     jmp[m] = e
     jmp[e] = e
-    chain = np.zeros(1, np.intp)
-    while True:
-        nxt = jmp.take(chain)
-        chain = np.concatenate((chain, nxt))
-        if nxt[-1] >= e:
-            break
+    # J_k = J_{k-1}[J_{k-1}] jumps 2^k records.  Build K levels (K ~ log2(records / 64)), walk the
+    # chain of J_K from slot 0 one step at a time (~64 steps), then fill in the records between
+    # with J_{K-1} ... J_0 (each level doubles the chain).  Slot e is the sentinel (J[e] = e).
+    est = (bend - p) // max(16, mean_size)
+    levels = [jmp]
+    while est > 64:
         jmp = jmp.take(jmp)
+        levels.append(jmp)
+        est >>= 1
+    top = levels.pop()
+    x = 0
+    pts = [0]
+    while x < e:
+        x = int(top[x])
+        pts.append(x)
+    chain = np.array(pts, np.intp)
+    for lv in reversed(levels):
+        chain = np.column_stack((chain, lv.take(chain))).ravel()
     r = int(np.searchsorted(chain, e))  # chain[:r] are record starts (the last may be incomplete)
     last = int(chain[r - 1])
     if last >= m or last + 2 + ((int(lens_all[last]) + 7) >> 3) > e:

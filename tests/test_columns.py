@@ -622,3 +622,13 @@ def test_channel_array_agrees_with_decoder_on_any_framing(items):
         else:
             with pytest.raises(DataError):
                 channel_array(buf, name, "u1" if 1 in sizes else "V9")
+
+
+def test_irregular_block_with_misleading_probe():
+    # the probe sees ~1 KiB records, the rest of the block is tiny records (estimate far off)
+    rnd = random.Random(9)
+    recs = [(k, 1, bytes(rnd.choice([1000, 1008]))) for k in range(16)]
+    recs += [(k, 2, bytes(rnd.choice([0, 8]))) for k in range(20_000)]
+    buf = ref_encode(recs)
+    assert check_scan(buf).count == len(recs)
+    check_scan(buf[: len(buf) // 2 + 3])
