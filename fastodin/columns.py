@@ -7,8 +7,9 @@ numpy columns without a Python loop per record:
 * a **periodic** fast path: from the first few headers it guesses a repeating cycle of record sizes
   (one size = a uniform stream, or e.g. 5 channels of different sizes round-robin) and verifies the
   guess for the whole rest of the buffer with one strided compare per cycle position;
-* an **irregular** path for anything else: for every 8-aligned slot of a block it computes where a
-  record starting there would end, and follows the chain of record starts by pointer doubling.
+* an **irregular** path for anything else: for every 8-aligned slot of a 256 KiB block it computes
+  where a record starting there would end, then follows the chain of record starts by pointer
+  doubling (a few doubling levels, a short walk of the coarsest level, then fill-in).
 
 Both are chosen automatically; a short sequential probe of 16 headers also handles small buffers
 and records bigger than a block.  Times are copied bit for bit (NaN payloads, -0.0 survive).
