@@ -149,6 +149,7 @@ class Perl:
 
 
 FUZZ_META_IN_STREAMS = False  # --meta-fuzz-in-streams
+CATEGORIES = ["encode", "perl-encode", "cut", "columns", "raw-ns", "raw-ns-falsy", "archive", "meta"]
 
 
 def rand_time_bits(rng: random.Random) -> int:
@@ -290,8 +291,9 @@ def gen_ops(rng: random.Random, ns: bool, max_records: int) -> List[Op]:
     return ops
 
 
-def gen_raw_ops(rng: random.Random, max_records: int) -> List[Op]:
-    """Hand-built namespace streams: arbitrary ids, definitions of any name, redefinitions, resets."""
+def gen_raw_ops(rng: random.Random, max_records: int, falsy: bool) -> List[Op]:
+    """Hand-built namespace streams: arbitrary ids, definitions of any name, redefinitions, resets.
+    ``falsy``: definitions may also carry the names Perl treats as false ("" and "0")."""
     ops: List[Op] = []
     for _ in range(rng.randint(0, max_records)):
         t = rand_time_bits(rng)
@@ -304,9 +306,14 @@ def gen_raw_ops(rng: random.Random, max_records: int) -> List[Op]:
             ops.append(("raw", t, 0, rand_meta(rng, False, FUZZ_META_IN_STREAMS)))
         elif c < 0.45:  # looks like a definition: a name payload (incl. the Perl-false "" and "0")
             name = rng.choice([b"", b"0", b"00", b"a", b"b", "é".encode(), b"0.0", rand_name_bytes(rng)])
+            if not falsy and name in (b"", b"0"):
+                name = b"n" + name
             ops.append(("raw", t, rng.randint(1, 6), name))
         else:
-            ops.append(("raw", t, rng.randint(1, 6), rand_payload(rng)))
+            p = rand_payload(rng)
+            if not falsy and p in (b"", b"0"):
+                p = b"p" + p  # may land on an undefined id: then it is a definition
+            ops.append(("raw", t, rng.randint(1, 6), p))
     return ops
 
 
@@ -393,7 +400,12 @@ def jsonl_for(ops: Sequence[Op], ns: bool) -> str:
 # comparisons: each returns None (agree) or a short description of the first difference
 
 
+SELF_TEST = False  # --self-test: corrupt our side on purpose, every comparison must then fail
+
+
 def diff_lines(what_a: str, a: List[Line], what_b: str, b: List[Line]) -> Optional[str]:
+    if SELF_TEST and b:
+        b = list(b[:-1]) + [(b[-1][0], b[-1][1], b[-1][2] + "ff", b[-1][3])]
     for i, (x, y) in enumerate(zip(a, b)):
         if tuple(x) != tuple(y):
             kind = "meta_ok only: " if tuple(x[:3]) == tuple(y[:3]) else ""
@@ -467,6 +479,69 @@ def check_raw_ns(perl: Perl, ops: Sequence[Op], ns: bool, rng: random.Random) ->
     return None
 
 
+def fixed_sizes(ops: Sequence[Op], rng: random.Random) -> List[Op]:
+    """The same ops with one payload size per channel (what channel_array reads)."""
+    size: Dict[Any, int] = {}
+    out: List[Op] = []
+    for op in ops:
+        if op[0] != "reset" and not is_meta_key(op[2]):
+            k = key_bytes(op[2]) if isinstance(op[2], (str, bytes)) else op[2]
+            n = size.setdefault(k, rng.choice([0, 1, 7, 8, 16, 24, rng.randint(0, 64)]))
+            op = (op[0], op[1], op[2], rng.randbytes(n))
+        out.append(op)
+    return out
+
+
+def compare_channels(data: bytes, perl_msgs: List[Line], ns: bool) -> Optional[str]:
+    """channel_array for every channel Perl reports (uniform payload sizes only) vs Perl's messages."""
+    import numpy as np
+    from fastodin.columns import channel_array
+
+    chans: Dict[str, List[Line]] = {}
+    for m in perl_msgs:
+        if m[1] != "i:0":
+            chans.setdefault(m[1], []).append(m)
+    for k, ms in chans.items():
+        sizes = {len(m[2]) // 2 for m in ms}
+        if len(sizes) != 1:
+            continue
+        n = sizes.pop()
+        if ns:
+            ch: Any = bytes.fromhex(k[2:]).decode("utf-8", "surrogateescape")
+        else:
+            ch = int(k[2:])
+        try:
+            vals, times = channel_array(data, ch, np.dtype(("u1", (n,))), namespace=ns)
+        except Exception as e:
+            return f"channel_array({ch!r}, {n}-byte dtype, namespace={ns}) raised {type(e).__name__}: {e}"
+        got = [(thex(int(b)), k, bytes(v).hex(), None) for b, v in zip(times.view("<u8"), vals)]
+        d = diff_lines(f"perl[{k}]", [tuple(m) for m in ms], f"channel_array[{ch!r}]", got)
+        if d:
+            return d
+    return None
+
+
+def check_columns(perl: Perl, ops: Sequence[Op], ns: bool, rng: random.Random, drop: int) -> Optional[str]:
+    """decode_columns (raw ids) on a cut stream vs Perl plain; channel_array per channel vs Perl."""
+    from fastodin.columns import decode_columns
+
+    data = our_encode(ops, ns)
+    cut = data[: max(0, len(data) - drop)]
+    p, pleft = perl.decode(cut, False)
+    c = decode_columns(cut)
+    got = []
+    for b, i, off, ln in zip(c.time_bits.tolist(), c.id.tolist(), c.offset.tolist(), c.length.tolist()):
+        pl = cut[off:off + ln]
+        got.append((thex(b), f"i:{i}", pl.hex(), meta_ok(pl) if i == 0 else None))
+    d = diff_lines("perl(plain)", perl_lines(p), "decode_columns", got)
+    if d:
+        return f"(cut at {len(cut)} of {len(data)}) " + d
+    if pleft != len(c.leftover):
+        return f"(cut at {len(cut)} of {len(data)}) leftover: perl {pleft} != decode_columns {len(c.leftover)}"
+    pn, _ = perl.decode(data, ns)
+    return compare_channels(data, perl_lines(pn), ns)
+
+
 # ---------------------------------------------------------------------------------------------
 # archives (category d): only once fastodin.archive has a Writer
 
@@ -487,19 +562,44 @@ def archive_writer() -> Optional[Any]:
     return w
 
 
-def check_archive(perl: Perl, ops: Sequence[Op], ns: bool, rng: random.Random) -> Optional[str]:
-    """Write the records with our archive Writer (``write(t, name, payload)``; id-0 metadata through
-    whatever the Writer offers for raw id-0 records, else skipped), zstd -dc, decode with Perl (ns).
-    The Perl decoder must see every record written, in file order; extra id-0 records written by the
-    Writer itself (file tags, stream definitions) are allowed but must carry decodable metadata."""
+def archive_ops(ops: Sequence[Op], rng: random.Random) -> List[Op]:
+    """Ops the archive Writer takes: no resets, no NaN times (refused), str names, valid metadata
+    (not b"", b"0" or the writer's reserved '{"fastodin":' prefix), plus random flushes."""
+    out: List[Op] = []
+    for op in ops:
+        if op[0] == "reset":
+            continue
+        _, t, key, payload = op
+        if f64(t) != f64(t):
+            t = rng.choice([bits_of(math.inf), bits_of(-0.0), 1, bits_of(rng.uniform(-10, 10))])
+        if is_meta_key(key):
+            if payload in (b"", b"0") or payload.startswith(b'{"fastodin":'):
+                continue
+            key = 0
+        elif isinstance(key, bytes):
+            key = key.decode("utf-8", "surrogateescape")
+        out.append(("rec", t, key, payload))
+        if rng.random() < 0.05:
+            out.append(("flush",))
+    return out
+
+
+def check_archive(perl: Perl, ops: Sequence[Op], params: Dict[str, int], rng: random.Random) -> Optional[str]:
+    """Write the records with our archive Writer (``write(t, name, payload)``, ``write(t, 0, meta)``,
+    ``flush()``), ``zstd -dc``, decode with Perl (ns).  The Perl decoder must see every record
+    written (per channel the same (time bits, payload) multiset: the Writer may reorder by time
+    inside a frame and interleave groups); besides those, only the Writer's own '{"fastodin":'
+    metadata, which Perl must decode; nothing left over; our Decoder must agree with Perl exactly."""
     Writer = archive_writer()
     assert Writer is not None
-    data_ops = [op for op in ops if op[0] == "rec" and not is_meta_key(op[2])]
     with tempfile.TemporaryDirectory() as td:
         path = Path(td) / "x.fastpack.zst"
-        with Writer(str(path)) as w:
-            for _, t, key, payload in data_ops:
-                w.write(f64(t), key if isinstance(key, str) else key.decode("utf-8", "surrogateescape"), payload)
+        with Writer(str(path), **params) as w:
+            for op in ops:
+                if op[0] == "flush":
+                    w.flush()
+                else:
+                    w.write(f64(op[1]), op[2], op[3])
         r = subprocess.run(["zstd", "-dcq", str(path)], capture_output=True)
         if r.returncode:
             return f"zstd -dc failed: {r.stderr.decode(errors='replace')[:300]}"
@@ -508,19 +608,42 @@ def check_archive(perl: Perl, ops: Sequence[Op], ns: bool, rng: random.Random) -
     p = perl_lines(p)
     if pleft:
         return f"perl leftover {pleft} bytes after the decompressed archive"
-    bad_meta = [m for m in p if m[1] == "i:0" and m[3] == 0]
-    if bad_meta:
-        return f"perl cannot decode the Writer's id-0 metadata: {list(bad_meta[0])}"
-    got = [m for m in p if m[1] != "i:0"]
-    want = [ln for ln in expected_lines(data_ops, True)]
-    d = diff_lines("perl(archive)", got, "written", want)
-    if d:
-        return d
+    tag = b'{"fastodin":'.hex()
+    own = [m for m in p if m[1] == "i:0" and m[2].startswith(tag)]
+    bad = [m for m in own if m[3] != 1]
+    if bad:
+        return f"perl cannot decode the Writer's own metadata: {list(bad[0])}"
+    got = sorted(tuple(m) for m in p if not (m[1] == "i:0" and m[2].startswith(tag)))
+    if SELF_TEST and got:
+        got = got[1:]
+    want = sorted(expected_lines([op for op in ops if op[0] == "rec"], True))
+    if got != want:
+        gs, ws = set(got), set(want)
+        missing = sorted(ws - gs)[:2]
+        extra = sorted(gs - ws)[:2]
+        return (f"perl sees {len(got)} records, {len(want)} written; "
+                f"missing e.g. {[list(x) for x in missing]}, unexpected e.g. {[list(x) for x in extra]}")
     o, oleft = our_decode(raw, True, rng)
     d = diff_lines("perl(archive)", p, "ours(archive)", o)
     if d:
         return d
     return None
+
+
+def archive_repro(ops: Sequence[Op], params: Dict[str, int]) -> str:
+    lines = [
+        "import struct, subprocess",
+        "from fastodin.archive import Writer",
+        "t = lambda h: struct.unpack('<d', bytes.fromhex(h))[0]",
+        f"with Writer('x.fastpack.zst', **{params!r}) as w:",
+    ]
+    for op in ops:
+        if op[0] == "flush":
+            lines.append("    w.flush()")
+        else:
+            lines.append(f"    w.write(t('{thex(op[1])}'), {op[2]!r}, bytes.fromhex('{op[3].hex()}'))")
+    lines.append("# then: zstd -dc x.fastpack.zst | perl fp_decode.pl ns  [archive]")
+    return "\n".join(lines)
 
 
 def run_meta_table(perl: Perl, seed: int) -> Tuple[int, List[Mismatch]]:
@@ -620,8 +743,8 @@ class Stats:
 def run_case(perl: Perl, seed: int, cat: str, ns: bool, max_records: int, do_shrink: bool) -> Tuple[int, Optional[Mismatch]]:
     rng = random.Random(seed)
     mode = "ns" if ns else "plain"
-    if cat == "raw-ns":
-        ops = gen_raw_ops(rng, max_records * 2)
+    if cat in ("raw-ns", "raw-ns-falsy"):
+        ops = gen_raw_ops(rng, max_records * 2, cat == "raw-ns-falsy")
         mode = "ns"
     else:
         ops = gen_ops(rng, ns, max_records)
@@ -634,10 +757,17 @@ def run_case(perl: Perl, seed: int, cat: str, ns: bool, max_records: int, do_shr
         full = len(our_encode(ops, ns))
         drop = rng.randint(1, min(full, 64 + rng.choice([0, 300]))) if full else 0
         fn = lambda o: check_cut(perl, o, ns, random.Random(seed + 1), drop)  # noqa: E731
-    elif cat == "raw-ns":
+    elif cat == "columns":
+        ops = fixed_sizes(ops, rng)
+        full = len(our_encode(ops, ns))
+        drop = rng.choice([0, rng.randint(0, min(full, 400))]) if full else 0
+        fn = lambda o: check_columns(perl, o, ns, random.Random(seed + 1), drop)  # noqa: E731
+    elif cat in ("raw-ns", "raw-ns-falsy"):
         fn = lambda o: check_raw_ns(perl, o, True, random.Random(seed + 1))  # noqa: E731
     elif cat == "archive":
-        fn = lambda o: check_archive(perl, o, True, random.Random(seed + 1))  # noqa: E731
+        ops = archive_ops(ops, rng)
+        params = {"frame_size": rng.choice([1024, 4096, 1 << 20]), "large_payload": rng.choice([64, 256, 4096])}
+        fn = lambda o: check_archive(perl, o, params, random.Random(seed + 1))  # noqa: E731
     else:
         raise ValueError(cat)
     try:
@@ -658,8 +788,9 @@ def run_case(perl: Perl, seed: int, cat: str, ns: bool, max_records: int, do_shr
             detail = fn(small) or detail
         except Exception as e:
             detail = f"exception: {type(e).__name__}: {e}"
-    extra = f"[:len(data) - {drop}]  # cut" if cat == "cut" and drop else ""
-    return len(ops), Mismatch(cat, mode, seed, detail, repro(small, ns, cat, extra))
+    extra = f"[:len(data) - {drop}]  # cut" if cat in ("cut", "columns") and drop else ""
+    text = archive_repro(small, params) if cat == "archive" else repro(small, ns, cat, extra)
+    return len(ops), Mismatch(cat, mode, seed, detail, text)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -668,16 +799,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--max-records", type=int, default=60)
-    ap.add_argument("--only", default="encode,perl-encode,cut,raw-ns,archive,meta",
-                    help="comma-separated categories: encode, perl-encode, cut, raw-ns, archive, meta")
+    ap.add_argument("--only", default=",".join(CATEGORIES), help="comma-separated categories: " + ", ".join(CATEGORIES))
     ap.add_argument("--meta-fuzz-in-streams", action="store_true",
                     help="also put odd id-0 payloads into the random streams (known meta_ok differences then show up everywhere)")
     ap.add_argument("--no-shrink", action="store_true")
+    ap.add_argument("--self-test", action="store_true",
+                    help="corrupt our side of every comparison: checks that each category can fail (expect mismatches)")
     ap.add_argument("--show", type=int, default=10, help="repros printed per category/mode")
     args = ap.parse_args(argv)
 
-    global FUZZ_META_IN_STREAMS
+    global FUZZ_META_IN_STREAMS, SELF_TEST
     FUZZ_META_IN_STREAMS = args.meta_fuzz_in_streams
+    SELF_TEST = args.self_test
     perl = Perl()
     ok, why = perl.available()
     if not ok:
@@ -686,6 +819,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"reference: Data::FastPack via {TOOLS} (PERL5LIB={why})")
 
     cats = [c.strip() for c in args.only.split(",") if c.strip()]
+    for c in cats:
+        if c not in CATEGORIES:
+            ap.error(f"unknown category {c!r}; choose from {', '.join(CATEGORIES)}")
     if "archive" in cats and archive_writer() is None:
         print("archive: SKIPPED (fastodin.archive has no Writer yet)")
         cats.remove("archive")
@@ -696,8 +832,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         stats.cases["meta/plain"] = n
         stats.mismatches.extend(ms)
     jobs = []
-    for ci, cat in enumerate(cats):
-        modes = [True] if cat in ("raw-ns", "archive") else [False, True]
+    for cat in cats:
+        ci = CATEGORIES.index(cat)
+        modes = [True] if cat in ("raw-ns", "raw-ns-falsy", "archive") else [False, True]
         for ns in modes:
             for i in range(args.cases):
                 seed = args.seed * 1_000_003 + ci * 100_000 + (50_000 if ns else 0) + i
