@@ -303,7 +303,7 @@ class Capture:
             except BlockingIOError:
                 now = mono()
                 if lens and (now - t_cut >= BATCH_SECONDS or draining):
-                    self._cut(buf, off, lens)
+                    self._cut(mv, off, lens)
                     buf = bytearray(BATCH_BYTES)
                     mv = memoryview(buf)
                     lens = []
@@ -333,7 +333,7 @@ class Capture:
             off += n
             if off > limit or len(lens) >= 65536:
                 now = mono()
-                self._cut(buf, off, lens)
+                self._cut(mv, off, lens)
                 buf = bytearray(BATCH_BYTES)
                 mv = memoryview(buf)
                 lens = []
@@ -346,14 +346,14 @@ class Capture:
                 if self._tick(now):
                     draining = True
 
-    def _cut(self, buf: bytearray, off: int, lens: List[int]) -> None:
+    def _cut(self, mv: memoryview, off: int, lens: List[int]) -> None:
         n = len(lens)
         if self.t_first is None:
             self.t_first = time.monotonic()
         self.packets += n
         self.bytes += off
-        del buf[off:]
-        self._put(Batch(buf, np.array(lens, np.int64), time.time()))
+        # the buffer is not reused: the batch owns it (a read-only view of the filled part)
+        self._put(Batch(mv[:off].toreadonly(), np.array(lens, np.int64), time.time()))
 
     # byte streams ---------------------------------------------------------------------------------
     def run_stream(self, read: Callable[[float], Optional[bytes]]) -> None:

@@ -5,6 +5,6 @@
 """
 from __future__ import annotations
 
-from . import cat, demo, info
+from . import cat, demo, info, record
 
-MODULES = [demo, info, cat]
+MODULES = [demo, info, cat, record]

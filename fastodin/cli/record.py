@@ -1,0 +1,415 @@
+"""``fastodin record``: capture ODIN packets (or a raw FastPack stream) into an archive.
+
+Inputs: ``--udp HOST:PORT`` (one ODIN packet per datagram; ``--burst``: BURST frames in
+datagrams), ``--tcp HOST:PORT`` (connect; ``--listen``: accept one connection), ``--serial DEV``
+(pyserial), ``--stdin``.  Byte streams carry BURST-framed ODIN packets (the default) or, with
+``--fastpack``, a raw FastPack stream whose records are copied as they are.
+
+The receiving thread only receives (see :mod:`fastodin.cli.capture`); a sink thread maps packets
+onto FastPack records (:class:`fastodin.odin.mapping.OdinToFastPack`) and hands them to the archive
+:class:`~fastodin.archive.writer.Writer`, which compresses on its own thread and writes a frame at
+least every ``--flush-interval`` seconds (what a SIGKILL can lose).  SIGINT / SIGTERM stop the
+capture, drain what the kernel already holds, and close the archive cleanly.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+from ._util import EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, human_rate, parse_hostport
+from .capture import Batch, Capture, StopFlag, fd_reader, open_tcp, open_udp, serial_reader, socket_reader
+
+NAME = "record"
+HELP = "capture ODIN packets (UDP, TCP, serial, stdin) or a raw FastPack stream into an archive"
+EXAMPLE = ("fastodin record -o cap.fastpack.zst --udp 0.0.0.0:9000 --duration 60\n"
+           "fastodin record -o cap.fastpack.zst --tcp 192.168.1.10:5000            # BURST-framed stream\n"
+           "fastodin record -o cap.fastpack.zst --serial /dev/ttyUSB0 --baud 921600 --rotate-size 1G\n"
+           "fastodin replay old.fastpack.zst --stdout --format burst | fastodin record -o copy.fastpack.zst --stdin")
+
+
+def _size(text: str) -> int:
+    t = text.strip().upper().rstrip("B").rstrip("I")
+    mult = 1
+    for suf, m in (("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("T", 1 << 40)):
+        if t.endswith(suf):
+            mult, t = m, t[:-1]
+            break
+    try:
+        v = float(t) * mult
+    except ValueError:
+        raise ValueError(f"bad size {text!r} (e.g. 500M, 2G)") from None
+    if v < 1 << 16:
+        raise ValueError(f"size {text!r} is below 64 KiB")
+    return int(v)
+
+
+def _seconds(text: str) -> float:
+    t = text.strip().lower()
+    mult = 1.0
+    for suf, m in (("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0), ("d", 86400.0)):
+        if t.endswith(suf):
+            mult, t = m, t[: -len(suf)]
+            break
+    try:
+        v = float(t) * mult
+    except ValueError:
+        raise ValueError(f"bad duration {text!r} (e.g. 30, 10m, 1h)") from None
+    if not v > 0:
+        raise ValueError(f"duration {text!r} must be > 0")
+    return v
+
+
+def add_arguments(p: Any) -> None:
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="archive to write (NAME.fastpack.zst)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--udp", metavar="HOST:PORT", help="receive UDP datagrams on HOST:PORT (port 0 = any)")
+    src.add_argument("--tcp", metavar="HOST:PORT", help="connect to a TCP byte stream (with --listen: accept one)")
+    src.add_argument("--serial", metavar="DEV", help="read a serial port (needs pyserial)")
+    src.add_argument("--stdin", action="store_true", help="read a byte stream from stdin")
+    p.add_argument("--listen", action="store_true", help="with --tcp: listen on HOST:PORT and accept one connection")
+    p.add_argument("--baud", type=int, default=115200, metavar="N", help="serial baud rate (default 115200)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--burst", action="store_true",
+                     help="BURST-framed ODIN packets (default on byte streams; on UDP: frames inside datagrams)")
+    fmt.add_argument("--fastpack", action="store_true", help="the input is a raw FastPack stream, copied record by record")
+    p.add_argument("--odin-db", metavar="FILE", help="OdinDB .odin JSON to type sets announced by 0x01 packets only")
+    p.add_argument("--counts-per-second", type=float, default=None, metavar="HZ",
+                   help="device clock tick rate (default 1000000)")
+    p.add_argument("--rotate-size", type=_size, metavar="SIZE", help="start a new file after SIZE bytes (e.g. 1G)")
+    p.add_argument("--rotate-time", type=_seconds, metavar="T", help="start a new file every T (e.g. 600, 10m, 1h)")
+    p.add_argument("--duration", type=_seconds, metavar="S", help="stop after S seconds")
+    p.add_argument("--preset", default="fast", help="compression preset: none fast light medium heavy tight max (default fast)")
+    p.add_argument("--flush-interval", type=float, default=1.0, metavar="S",
+                   help="write a frame at least every S seconds: what a crash can lose (default 1)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no status line, no summary")
+
+
+# -- output files ------------------------------------------------------------------------------------
+
+def rotated_name(path: str, k: int) -> str:
+    """``cap.fastpack.zst`` -> ``cap-0003.fastpack.zst`` (k = 3).
+
+    >>> rotated_name("/d/cap.fastpack.zst", 3), rotated_name("x", 0)
+    ('/d/cap-0003.fastpack.zst', 'x-0000')
+    """
+    d, b = os.path.split(path)
+    i = b.find(".", 1)
+    stem, ext = (b, "") if i < 0 else (b[:i], b[i:])
+    return os.path.join(d, f"{stem}-{k:04d}{ext}")
+
+
+class ArchiveOutput:
+    """The archive (or rotated series of archives) being written; ``open_next()`` on rotation."""
+
+    def __init__(self, path: str, preset: str, flush_interval: float, rotate: bool) -> None:
+        from ..archive.writer import Writer
+
+        self._Writer = Writer
+        self.path = path
+        self.preset = preset
+        self.flush_interval = flush_interval
+        self.rotate = rotate
+        self.k = 0
+        self.files: List[str] = []
+        self.writer: Any = None
+        self.opened_at = 0.0
+        self.open_next()
+
+    def open_next(self) -> Any:
+        if self.writer is not None:
+            self.writer.close()
+        name = rotated_name(self.path, self.k) if self.rotate else self.path
+        self.k += 1
+        d = os.path.dirname(os.path.abspath(name))
+        if not os.path.isdir(d):
+            raise CliError(f"cannot write {name}: directory {d} does not exist", EXIT_IO)
+        try:
+            self.writer = self._Writer(name, preset=self.preset, flush_interval=self.flush_interval)
+        except OSError as e:
+            raise CliError(f"cannot write {name}: {e.strerror or e}", EXIT_IO) from None
+        self.writer.set_tag("recorded_by", "fastodin record")
+        self.writer.set_tag("started_unix", time.time())
+        if self.rotate:
+            self.writer.set_tag("part", self.k - 1)
+        self.files.append(name)
+        self.opened_at = time.monotonic()
+        return self.writer
+
+    def size(self) -> int:
+        try:
+            return os.path.getsize(self.files[-1])
+        except OSError:
+            return 0
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def total_size(self) -> int:
+        n = 0
+        for f in self.files:
+            try:
+                n += os.path.getsize(f)
+            except OSError:
+                pass
+        return n
+
+
+# -- sinks ---------------------------------------------------------------------------------------------
+
+class OdinSink:
+    """Batches of ODIN packets (datagrams or BURST bytes) -> OdinToFastPack -> archive."""
+
+    IDENT_TYPES = (0x01, 0x03, 0x04)
+
+    def __init__(self, out: ArchiveOutput, *, burst: bool, odin_db: Any, cps: Optional[float],
+                 rotate_size: Optional[int], rotate_time: Optional[float]) -> None:
+        from ..odin.burst import BurstDecoder
+
+        self.out = out
+        self.burst = burst
+        self.odin_db = odin_db
+        self.cps = cps
+        self.rotate_size = rotate_size
+        self.rotate_time = rotate_time
+        self.decoder = BurstDecoder() if burst else None
+        self.packets = 0
+        self.reports: List[Dict[str, Any]] = []
+        self._latest: Dict[Any, List[bytes]] = {}
+        self.conv = self._new_conv()
+
+    def _new_conv(self) -> Any:
+        from ..odin.mapping import OdinToFastPack, WriterSink
+
+        kw: Dict[str, Any] = {"odin_db": self.odin_db}
+        if self.cps:
+            kw["counts_per_second"] = self.cps
+        conv = OdinToFastPack(WriterSink(self.out.writer), **kw)
+        if self.decoder is not None:
+            conv.burst_stats = self.decoder.stats
+        # a rotated file starts with the identifier packets in force, so it decodes on its own
+        for pk in self._latest.values():
+            conv.add_many(pk)
+        return conv
+
+    def _remember(self, packets: List[bytes]) -> None:
+        for p in packets:
+            if p and p[0] in self.IDENT_TYPES:
+                k = p[0]
+                key = (k, p[1] | (p[2] << 8)) if k != 0x04 else (k, 0)
+                if k == 0x03 and len(p) >= 12:
+                    lst = self._latest.setdefault(key, [])
+                    if (p[10] | (p[11] << 8)) == 0:
+                        lst.clear()
+                    lst.append(p)
+                else:
+                    self._latest[key] = [p]
+
+    def __call__(self, b: Batch) -> None:
+        if b.lengths is not None and not self.burst:
+            data = bytes(b.data)
+            pk: List[bytes] = []
+            p = 0
+            for n in b.lengths.tolist():
+                pk.append(data[p : p + n])
+                p += n
+        else:
+            assert self.decoder is not None
+            self.decoder.feed(b.data)
+            pk = self.decoder.take()
+        if not pk:
+            return
+        if self.out.rotate and any(p and p[0] in self.IDENT_TYPES for p in pk):
+            self._remember(pk)
+        self.conv.add_many(pk)
+        self.packets += len(pk)
+        self._maybe_rotate()
+
+    def _maybe_rotate(self) -> None:
+        due = (self.rotate_size is not None and self.out.size() >= self.rotate_size) or (
+            self.rotate_time is not None and time.monotonic() - self.out.opened_at >= self.rotate_time)
+        if due:
+            self.reports.append(self.conv.close())
+            self.out.open_next()
+            self.conv = self._new_conv()
+
+    def stats(self) -> Dict[str, int]:
+        st = self.conv.stream.stats
+        gaps = lost = 0
+        for tr in list(self.conv.stream.sequences.values()):
+            gaps += tr.gaps
+            lost += tr.lost
+        for r in self.reports:
+            for s in (r.get("sets") or {}).values():
+                q = s.get("sequence") or {}
+                gaps += q.get("gaps", 0)
+                lost += q.get("lost", 0)
+        crc = st.set_id_mismatches + sum((r.get("stats") or {}).get("set_id_mismatches", 0) for r in self.reports)
+        if self.decoder is not None:
+            crc += self.decoder.stats.crc_errors
+        bad = st.malformed + st.unknown + sum((r.get("stats") or {}).get("malformed", 0) for r in self.reports)
+        return {"packets": self.packets, "gaps": gaps, "lost": lost, "crc_errors": crc, "bad": bad}
+
+    def close(self) -> Dict[str, Any]:
+        if self.decoder is not None and self.decoder.buffered:
+            self.decoder.stats.garbage_bytes += self.decoder.buffered
+        self.reports.append(self.conv.close())
+        return self.stats()
+
+
+class FastPackSink:
+    """Chunks of a raw FastPack stream -> records copied into the archive (names kept)."""
+
+    def __init__(self, out: ArchiveOutput, rotate_size: Optional[int], rotate_time: Optional[float]) -> None:
+        from ..codec import Decoder
+
+        self.out = out
+        self.dec = Decoder(namespace=True)
+        self.records = 0
+        self.rotate_size = rotate_size
+        self.rotate_time = rotate_time
+
+    def __call__(self, b: Batch) -> None:
+        self.dec.feed(b.data)
+        w = self.out.writer.write
+        n = 0
+        for r in self.dec:
+            if r.id == 0:
+                if len(r.payload) == 0 or bytes(r.payload) == b"0":
+                    continue  # a namespace reset: the archive keeps its own namespace
+                w(r.time, 0, bytes(r.payload))
+            else:
+                w(r.time, r.name if r.name is not None else str(r.id), bytes(r.payload))
+            n += 1
+        self.records += n
+        if (self.rotate_size is not None and self.out.size() >= self.rotate_size) or (
+                self.rotate_time is not None and time.monotonic() - self.out.opened_at >= self.rotate_time):
+            self.out.open_next()
+
+    def stats(self) -> Dict[str, int]:
+        return {"packets": self.records, "gaps": 0, "lost": 0, "crc_errors": 0, "bad": 0}
+
+    def close(self) -> Dict[str, Any]:
+        s = self.stats()
+        s["incomplete_tail_bytes"] = self.dec.buffered
+        return s
+
+
+# -- the command -------------------------------------------------------------------------------------------
+
+def _status_printer(sink: Any, out: ArchiveOutput, enabled: bool) -> Optional[Callable[[int, int, float], None]]:
+    if not enabled:
+        return None
+    last = [0.0, 0]
+
+    def status(n: int, nbytes: int, el: float) -> None:
+        st = sink.stats()
+        pk = st["packets"]
+        now = el
+        dt = now - last[0]
+        rate = (pk - last[1]) / dt if dt > 0 else 0.0
+        last[0], last[1] = now, pk
+        line = (f"rec {pk} pkts  {human_rate(rate)}/s  gaps {st['gaps']} (lost {st['lost']})  CRC errors "
+                f"{st['crc_errors']}  bad {st['bad']}  {human_bytes(nbytes)} in  {el:.0f} s  -> {out.files[-1]}")
+        sys.stderr.write("\r" + line[:150] + "\x1b[K")
+        sys.stderr.flush()
+
+    return status
+
+
+def run(args: Any) -> int:
+    if args.listen and not args.tcp:
+        raise CliError("--listen goes with --tcp", EXIT_USAGE)
+    if args.fastpack and args.udp:
+        raise CliError("--fastpack needs a byte stream (--tcp, --serial, --stdin), not --udp", EXIT_USAGE)
+    if args.flush_interval is not None and not args.flush_interval > 0:
+        raise CliError("--flush-interval must be > 0", EXIT_USAGE)
+    if args.counts_per_second is not None and not args.counts_per_second > 0:
+        raise CliError("--counts-per-second must be > 0", EXIT_USAGE)
+    odin_db = None
+    if args.odin_db:
+        from .sources import check_readable
+
+        check_readable(args.odin_db)
+        try:
+            from ..odin.odindb import load_odin_db
+
+            odin_db = load_odin_db(args.odin_db)
+        except (ValueError, KeyError, TypeError) as e:
+            raise CliError(f"{args.odin_db}: not a usable OdinDB file: {e}", 1) from None
+    burst = bool(args.burst) or (not args.udp and not args.fastpack)
+    stop = StopFlag()
+    stop.install()
+    # open the input first (a port in use must not leave an empty archive behind)
+    sock = None
+    port_obj = None
+    read = None
+    what = ""
+    try:
+        if args.udp:
+            host, port = parse_hostport(args.udp)
+            sock = open_udp(host, port)
+            h, p = sock.getsockname()[:2]
+            what = f"UDP {h}:{p}"
+        elif args.tcp:
+            host, port = parse_hostport(args.tcp)
+            if args.listen:
+                def said(addr: Any) -> None:
+                    if not args.quiet:
+                        print(f"fastodin record: listening on TCP {addr[0]}:{addr[1]} (waiting for one connection)",
+                              file=sys.stderr, flush=True)
+                sock = open_tcp(host, port, True, stop, on_listen=said)
+            else:
+                sock = open_tcp(host, port, False, stop)
+            what = f"TCP {host}:{port}"
+            read = socket_reader(sock)
+        elif args.serial:
+            read, port_obj = serial_reader(args.serial, args.baud)
+            what = f"serial {args.serial} at {args.baud} baud"
+        else:
+            read = fd_reader(sys.stdin.fileno())
+            what = "stdin"
+        rotate = args.rotate_size is not None or args.rotate_time is not None
+        out = ArchiveOutput(args.output, args.preset, args.flush_interval, rotate)
+        try:
+            if args.fastpack:
+                sink: Any = FastPackSink(out, args.rotate_size, args.rotate_time)
+            else:
+                sink = OdinSink(out, burst=burst, odin_db=odin_db, cps=args.counts_per_second,
+                                rotate_size=args.rotate_size, rotate_time=args.rotate_time)
+            tty = (not args.quiet) and sys.stderr.isatty()
+            cap = Capture(sink, stop, duration=args.duration, status=_status_printer(sink, out, tty))
+            if not args.quiet:
+                kind = "raw FastPack" if args.fastpack else ("BURST-framed ODIN" if burst else "ODIN datagrams")
+                print(f"fastodin record: {kind} from {what} -> {out.files[-1]} (Ctrl-C to stop)", file=sys.stderr,
+                      flush=True)
+            t0 = time.monotonic()
+            if args.udp:
+                cap.run_datagrams(sock)
+            else:
+                cap.run_stream(read)
+            elapsed = time.monotonic() - t0
+            summary = sink.close()
+        finally:
+            out.close()
+    finally:
+        stop.restore()
+        if sock is not None:
+            sock.close()
+        if port_obj is not None:
+            port_obj.close()
+    if not args.quiet:
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\x1b[K")
+        active = (time.monotonic() - cap.t_first) if cap.t_first is not None else 0.0
+        rate = summary["packets"] / elapsed if elapsed > 0 else 0.0
+        files = out.files[0] if len(out.files) == 1 else f"{len(out.files)} files {out.files[0]} .. {out.files[-1]}"
+        unit = "records" if args.fastpack else "packets"
+        print(f"recorded {summary['packets']} {unit} ({human_bytes(cap.bytes)} received) in {elapsed:.1f} s "
+              f"({human_rate(rate)} {unit}/s) -> {files} ({human_bytes(out.total_size())}); "
+              f"gaps {summary['gaps']} (lost {summary['lost']}), CRC errors {summary['crc_errors']}, "
+              f"bad {summary['bad']}; stopped by {stop.reason or 'end of input'}")
+    return EXIT_OK
