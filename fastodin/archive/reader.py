@@ -396,6 +396,7 @@ class Archive:
         self.complete = not dec.buffered
 
     def _apply_index(self) -> None:
+        metas = []
         for e in self.frames:
             for cid, _p, name in e.names:
                 self.names[cid] = name
@@ -406,8 +407,13 @@ class Archive:
                 except DataError:
                     self.notes.append(f"unreadable metadata in {e.describe()}")
                     continue
-                if not isinstance(m, dict):
-                    continue
+                if isinstance(m, dict):
+                    metas.append(m)
+        # definitions are re-emitted when they change; "seq" orders them (frames of different
+        # groups may hold them out of order)
+        metas.sort(key=lambda m: m.get("seq", 0) if isinstance(m.get("seq", 0), int) else 0)
+        for m in metas:
+            if True:
                 kind = m.get("fastodin")
                 if kind == "file":
                     self.file_meta = m

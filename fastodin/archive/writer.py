@@ -171,6 +171,7 @@ class Writer:
         self._streams: Dict[str, "Stream"] = {}
         self._layouts: Dict[str, Layout] = {}
         self._t_hint = 0.0
+        self._meta_seq = 0
         # worker state (touched by the worker thread only, until close)
         self._pos = 0
         self._stream_pos = 0
@@ -318,7 +319,8 @@ class Writer:
     def flush(self, t: Optional[float] = None) -> int:
         """Write out every pending record (those older than ``t`` and, unlike VRS, the newer ones
         too), each frame in time order; afterwards a record older than ``t`` raises
-        TimestampOrderError.  Returns the number of records written out (definitions included).
+        TimestampOrderError.  Returns the number of FastPack records written out (the writer's
+        metadata and definition records included).
         Frames cut by a flush may overlap in time with later ones; readers merge by time.
         """
         self._check()
@@ -358,6 +360,7 @@ class Writer:
         if self._closed:
             return
         self._closed = True
+        self._floor = _INF      # every later write takes the slow path, which raises
         try:
             if self._error is None:
                 if not self._started:
@@ -396,8 +399,12 @@ class Writer:
     def _meta_time(self) -> float:
         return self._floor if self._floor > -_INF else self._t_hint
 
+    def _seq(self) -> int:
+        self._meta_seq += 1
+        return self._meta_seq
+
     def _file_meta(self) -> bytes:
-        return encode_meta({"fastodin": "file", "version": FORMAT_VERSION, "tags": self._tags,
+        return encode_meta({"fastodin": "file", "version": FORMAT_VERSION, "seq": self._seq(), "tags": self._tags,
                             "preset": self.preset, "level": self.level})
 
     def _start(self, g: _Group, t: float) -> None:
@@ -668,7 +675,7 @@ class Stream:
 
     def _definition(self) -> bytes:
         return encode_meta({
-            "fastodin": "stream", "version": FORMAT_VERSION, "id": self.id, "name": self.name,
+            "fastodin": "stream", "version": FORMAT_VERSION, "seq": self._w._seq(), "id": self.id, "name": self.name,
             "flavor": self.flavor, "tags": self.tags, "compression": self.compression, "level": self.level,
             "channels": {"data": self.id, "config": self.id + ":config", "state": self.id + ":state"},
             "layouts": {"data": self.data_layout.to_json(), "config": self.config_layout.to_json(),
