@@ -32,7 +32,7 @@ __all__ = ["cobs_encode", "cobs_decode", "burst_encode", "burst_encode_many", "b
 DEFAULT_MAX_FRAME = 1 << 16  # encoded bytes without a 0x00 before we call it garbage
 _VECTOR_MIN_FRAMES = 16
 _CHUNK_PACKETS = 8192
-_CHUNK_BYTES = 1 << 21
+_CHUNK_BYTES = 1 << 22
 
 
 def cobs_encode(data: "bytes | bytearray | memoryview") -> bytes:
@@ -195,7 +195,7 @@ def _decode_scalar(body: bytes, stats: BurstStats, out: List[bytes]) -> None:
         out.append(d[:-2])
 
 
-def _decode_vector(body: bytes, stats: BurstStats, out: List[bytes]) -> None:
+def _decode_vector(body: "bytes | memoryview", stats: BurstStats, out: List[bytes]) -> None:
     """Decode every frame of ``body`` (which ends with 0x00) with numpy."""
     a = np.frombuffer(body, dtype=np.uint8)
     zpos = np.flatnonzero(a == 0)
@@ -206,8 +206,10 @@ def _decode_vector(body: bytes, stats: BurstStats, out: List[bytes]) -> None:
     flen = fend - fstart
     nonempty = flen > 0
     stats.empty_frames += int(len(flen) - np.count_nonzero(nonempty))
-    fstart = fstart[nonempty]
-    fend = fend[nonempty]
+    if not nonempty.all():
+        fstart = fstart[nonempty]
+        fend = fend[nonempty]
+        flen = flen[nonempty]
     nfr = len(fstart)
     if nfr == 0:
         return
@@ -216,53 +218,66 @@ def _decode_vector(body: bytes, stats: BurstStats, out: List[bytes]) -> None:
     keep[zpos] = False
     keep[fstart] = False                     # first code byte of each frame
     zero_at = []                             # code positions that become 0x00
+    dropped = []                             # frame index of each code dropped after a 0xFF block
     bad = np.zeros(nfr, dtype=bool)
     pos = fstart
     code = a[pos].astype(np.int64)
     idx = np.arange(nfr)
+    endv = fend
     while True:
         nxt = pos + code
-        over = nxt > fend[idx]
-        if over.any():
-            bad[idx[over]] = True
-        act = nxt < fend[idx]
-        if not act.any():
-            break
-        prev_ff = code[act] == 0xFF
-        idx = idx[act]
-        pos = nxt[act]
+        act = nxt < endv
+        if not act.all():
+            over = nxt > endv
+            if over.any():
+                bad[idx[over]] = True
+            if not act.any():
+                break
+            idx = idx[act]
+            pos = nxt[act]
+            endv = endv[act]
+            prev_ff = code[act] == 0xFF
+        else:
+            pos = nxt
+            prev_ff = code == 0xFF
         # a code byte after a 0xFF block is dropped, otherwise it stands for a 0x00
-        keep[pos[prev_ff]] = False
-        zero_at.append(pos[~prev_ff])
+        if prev_ff.any():
+            keep[pos[prev_ff]] = False
+            dropped.append(idx[prev_ff])
+            zero_at.append(pos[~prev_ff])
+        else:
+            zero_at.append(pos)
         code = a[pos].astype(np.int64)
     dec = a.copy()
     if zero_at:
-        zp = np.concatenate(zero_at)
-        dec[zp] = 0
-    kc = np.cumsum(keep)
-    ostart = np.where(fstart > 0, kc[fstart - 1], 0)
-    oend = kc[fend - 1]
-    olen = oend - ostart
+        dec[np.concatenate(zero_at)] = 0
+    olen = flen - 1
+    if dropped:
+        olen = olen - np.bincount(np.concatenate(dropped), minlength=nfr)
+    ostart = np.empty(nfr, dtype=np.int64)
+    ostart[0] = 0
+    np.cumsum(olen[:-1], out=ostart[1:])
+    oend = ostart + olen
     data = dec[keep]
     good = ~bad
     nb = int(np.count_nonzero(bad))
     if nb:
         stats.cobs_errors += nb
-        stats.garbage_bytes += int((fend - fstart + 1)[bad].sum())
+        stats.garbage_bytes += int((flen + 1)[bad].sum())
     short = good & (olen < 2)
     ns = int(np.count_nonzero(short))
     if ns:
         stats.short_frames += ns
-        stats.garbage_bytes += int((fend - fstart + 1)[short].sum())
+        stats.garbage_bytes += int((flen + 1)[short].sum())
         good &= ~short
-    gi = np.flatnonzero(good)
+    gi = np.flatnonzero(good) if (nb or ns) else np.arange(nfr)
     crcs = crc16_frames(data, ostart[gi], olen[gi])
     okc = crcs == 0
     ncrc = int(len(gi) - np.count_nonzero(okc))
     if ncrc:
         stats.crc_errors += ncrc
-        stats.garbage_bytes += int((fend - fstart + 1)[gi[~okc]].sum())
-    gi = gi[okc]
+        stats.garbage_bytes += int((flen + 1)[gi[~okc]].sum())
+        gi = gi[okc]
     db = data.tobytes()
     ss = ostart[gi].tolist()
     ee = (oend[gi] - 2).tolist()
@@ -304,34 +319,49 @@ class BurstDecoder:
         2
         """
         buf = self._buf
-        buf += data
-        last = buf.rfind(b"\0")
-        if last < 0:
-            if len(buf) > self.max_frame:
-                self.stats.oversize += 1
-                self.stats.garbage_bytes += len(buf)
-                buf.clear()
-            return
-        body = bytes(buf[:last + 1])
-        del buf[:last + 1]
         if self._ri and self._ri >= len(self._ready):
             self._ready = []
             self._ri = 0
-        self._decode(body)
-
-    def _decode(self, body: bytes) -> None:
-        out = self._ready
-        if body.count(0) < _VECTOR_MIN_FRAMES:
-            _decode_scalar(body[:-1], self.stats, out)
+        if not buf and isinstance(data, bytes) and len(data) > 65536:
+            last = data.rfind(b"\0")
+            if last >= 0:
+                self._decode(data, last + 1)   # decode in place, no copy
+                buf += memoryview(data)[last + 1:]
+                self._check_oversize()
+                return
+        buf += data
+        last = buf.rfind(b"\0")
+        if last < 0:
+            self._check_oversize()
             return
-        # oversize frames inside a body: treat them as garbage like everything else (bounded by body)
-        n = len(body)
+        body = bytes(buf[:last + 1])
+        del buf[:last + 1]
+        self._decode(body, len(body))
+
+    def _check_oversize(self) -> None:
+        buf = self._buf
+        if len(buf) > self.max_frame:
+            self.stats.oversize += 1
+            self.stats.garbage_bytes += len(buf)
+            buf.clear()
+
+    def _decode(self, body: bytes, n: int) -> None:
+        """Decode ``body[:n]`` (which ends with 0x00)."""
+        out = self._ready
+        if n < 4096 and body.count(0, 0, n) < _VECTOR_MIN_FRAMES:
+            _decode_scalar(body[:n - 1], self.stats, out)
+            return
+        mv = memoryview(body)
         s = 0
         while s < n:
-            e = body.rfind(b"\0", s, min(n, s + _CHUNK_BYTES))
-            if e < 0:  # one enormous frame
-                e = body.find(b"\0", s)
-            _decode_vector(body[s:e + 1], self.stats, out)
+            lim = s + _CHUNK_BYTES
+            if lim >= n:
+                e = n - 1
+            else:
+                e = body.rfind(b"\0", s, lim)
+                if e < 0:  # a frame longer than the chunk: take it whole
+                    e = body.find(b"\0", lim, n)
+            _decode_vector(mv[s:e + 1], self.stats, out)
             s = e + 1
 
     def __iter__(self) -> Iterator[bytes]:

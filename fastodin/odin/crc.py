@@ -91,11 +91,12 @@ def crc16_rows(rows: np.ndarray, crc: int = CRC_INIT) -> np.ndarray:
     t16 = _table16()
     even = width - (width & 1)
     if even:
-        # big-endian 16-bit words: byte j is the high byte
-        r = np.ascontiguousarray(rows[:, :even])
-        words = r.view(">u2").astype(np.uint16)  # (n, even//2) native
+        # big-endian 16-bit words: byte j is the high byte; column-major so each step reads contiguously
+        r = rows[:, :even] if (width & 1) else rows
+        r = np.ascontiguousarray(r)
+        words = r.view(">u2").astype(np.uint16).T.copy()  # (even//2, n) native
         for j in range(even // 2):
-            reg = t16[reg ^ words[:, j]]
+            reg = t16[reg ^ words[j]]
     if width & 1:
         last = rows[:, width - 1].astype(np.uint16)
         reg = ((reg << 8) & 0xFFFF).astype(np.uint16) ^ _TABLE_NP[(reg >> 8) ^ last]
@@ -127,6 +128,5 @@ def crc16_frames(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np
         if L == 0:
             out[sel] = CRC_INIT
             continue
-        idx = starts[sel][:, None] + np.arange(L, dtype=np.int64)[None, :]
-        out[sel] = crc16_rows(buf[idx])
+        out[sel] = crc16_rows(np.lib.stride_tricks.sliding_window_view(buf, L)[starts[sel]])
     return out

@@ -36,6 +36,7 @@ gives back the capture byte for byte.
 """
 from __future__ import annotations
 
+import struct
 from collections import deque
 from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple
 
@@ -54,6 +55,7 @@ TYPES_CHANNEL = "odin/types"
 RAW_CHANNEL = "odin/raw"
 MAPPING_VERSION = 1
 DEFAULT_MAX_PENDING = 100_000
+_TS = struct.Struct("<IH")
 
 
 def set_channel(set_id: int) -> str:
@@ -180,6 +182,9 @@ class OdinToFastPack:
         self._closed = False
         self._stream_meta = stream_meta or {}
         self.burst_stats: Optional[BurstStats] = None
+        # fast path for DATA of sets whose metadata is written: set id -> (packet size, channel, tracker)
+        self._fast: Dict[int, Tuple[int, str, Any]] = {}
+        self._write = sink.write
 
     # -- output ----------------------------------------------------------------------------
     def _start(self) -> None:
@@ -215,6 +220,8 @@ class OdinToFastPack:
                 if ch is None:
                     ch = self._chan[sid] = set_channel(sid)
                 self.sink.write(t, ch, pkt)
+                if d is self.stream.sets.get(sid) and not self._pending:
+                    self._fast[sid] = (d.packet_size, ch, self.stream.sequences[sid])
         elif kind == "event":
             ch = self._echan.get(info.key)
             if ch is None:
@@ -238,11 +245,31 @@ class OdinToFastPack:
     # -- input -----------------------------------------------------------------------------
     def add(self, pkt: "bytes | bytearray | memoryview") -> None:
         """Take one packet (the bytes of one transport frame)."""
-        if not self._started:
-            self._start()
         if pkt.__class__ is not bytes:
             pkt = bytes(pkt)
+        if pkt and pkt[0] == 2 and not self._pending:
+            f = self._fast.get(pkt[1] | (pkt[2] << 8)) if len(pkt) >= 10 else None
+            if f is not None and f[0] == len(pkt):
+                # hot path: same bookkeeping as OdinStream.process + _emit, without the objects
+                ts, seq = _TS.unpack_from(pkt, 4)
+                stream = self.stream
+                st = stream.stats
+                st.packets += 1
+                st.data += 1
+                t = stream.clock.update(ts) / self.cps
+                f[2].update(seq)
+                if t >= self.t or not self.monotonic:
+                    self.t = t
+                else:
+                    t = self.t
+                self._write(t, f[1], pkt)
+                self.records += 1
+                return
+        if not self._started:
+            self._start()
         info = self.stream.process(pkt)
+        if info.changed:
+            self._fast.clear()
         pend = self._pending
         if info.kind == "data":
             sid = info.key

@@ -120,7 +120,10 @@ class SetDef:
     set_id: int
     definition_identifier: int
     entries: Tuple[EntryDef, ...]
-    source: str = "identifier"
+    source: str = field(default="identifier", compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_data_size", sum(e.size for e in self.entries))
 
     @property
     def computed_set_id(self) -> int:
@@ -134,12 +137,12 @@ class SetDef:
     @property
     def data_size(self) -> int:
         """Bytes of entry data in one DATA packet."""
-        return sum(e.size for e in self.entries)
+        return self._data_size  # type: ignore[attr-defined]
 
     @property
     def packet_size(self) -> int:
         """Total length of one DATA packet of this set."""
-        return 10 + self.data_size
+        return 10 + self._data_size  # type: ignore[attr-defined]
 
     def _entry_fields(self) -> Tuple[List[str], List[np.dtype], List[int]]:
         names, fmts, offs = [], [], []
