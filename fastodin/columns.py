@@ -516,7 +516,6 @@ def channel_array(
             channel=channel,
         )
     ids, offs, lens = s.id, s.offset, s.length
-    n = ids.shape[0]
     if not namespace:
         if isinstance(channel, str) or not isinstance(channel, (int, np.integer)):
             raise UsageError(f"channel_array: channel {channel!r} must be an int id when namespace=False")
@@ -568,7 +567,6 @@ def channel_array(
 
 def _select_named(a: np.ndarray, ids: np.ndarray, offs: np.ndarray, lens: np.ndarray, channel: Any) -> np.ndarray:
     """Indices of the data records of ``channel`` (a name or an id) under namespace semantics."""
-    n = ids.shape[0]
     epoch, resets = _namespace_roles(a, ids, offs, lens)
     if isinstance(channel, (bytes, str)) and channel in ("", "0", b"", b"0") or (
         isinstance(channel, (int, np.integer)) and int(channel) == 0
