@@ -111,7 +111,8 @@ def replay(source: Any, *, speed: float = 0.0, identifier_interval: Optional[flo
     t0_rec: Optional[float] = None
     t0_wall = 0.0
     for t, p in timed_packets(source, format=format, counts_per_second=counts_per_second):
-        if speed > 0:
+        if speed > 0 and (t0_rec is not None or (p and p[0] in (DATA, EVENT))):
+            # pacing starts at the first timestamped packet (identifiers before it carry no time)
             if t0_rec is None:
                 t0_rec, t0_wall = t, clock()
             else:

@@ -240,10 +240,13 @@ class Simulator:
             rec["timestamp"] = ticks.astype(np.uint32)
             rec["sequence"] = (k & 0xFFFF).astype(np.uint16)
             self._fill(rec, k, si)
-            rec = rec[keep]
-            t = t[keep]
             L = d.packet_size
-            buf = rec.tobytes()
+            # select rows on the raw bytes: a structured copy would leave struct padding uninitialised
+            raw = rec.view(np.uint8).reshape(cnt, L)
+            if not keep.all():
+                raw = raw[keep]
+            t = t[keep]
+            buf = raw.tobytes()
             streams.append((t, [buf[i:i + L] for i in range(0, len(buf), L)]))
         for ev in self.events:
             cnt = int(rng.poisson(ev.rate * duration)) if ev.rate > 0 else 0
