@@ -818,11 +818,18 @@ class Archive:
                 sel = np.arange(ct.shape[0])
             if not sel.shape[0]:
                 continue
-            d = np.abs(ct[sel] - t)
-            dmin = d.min()
-            js = sel[d == dmin]
-            j = int(js[np.argmin(ct[js])])
-            key = (float(dmin), float(ct[j]))
+            if mode == "before":
+                j = int(sel[np.argmax(ct[sel])])
+                key = (t - float(ct[j]), -float(ct[j]))
+            elif mode == "after":
+                j = int(sel[np.argmin(ct[sel])])
+                key = (float(ct[j]) - t, float(ct[j]))
+            else:
+                d = np.abs(ct[sel] - t)
+                dmin = d.min()
+                js = sel[d == dmin]
+                j = int(js[np.argmin(ct[js])])
+                key = (float(dmin), float(ct[j]))
             if best is None or key < best[0]:
                 o = int(oo[m][j])
                 n = int(nn[m][j])
@@ -878,7 +885,8 @@ class Archive:
             "notes": list(self.notes),
         }
 
-    def to_pandas(self, channel: Optional[str] = None, start: Optional[float] = None, end: Optional[float] = None) -> Any:
+    def to_pandas(self, channel: Optional[str] = None, start: Optional[float] = None, end: Optional[float] = None,
+                  dtype: Any = None) -> Any:
         """A pandas DataFrame: one channel's typed values (one column per field, ``time`` index),
         or (no channel) every record with ``time``, ``channel`` and ``payload`` columns."""
         import pandas as pd  # optional dependency
@@ -887,7 +895,7 @@ class Archive:
             rows = [(r.time, r.name if r.name is not None else r.id, bytes(r.payload))
                     for r in self.records(start=start, end=end)]
             return pd.DataFrame(rows, columns=["time", "channel", "payload"])
-        t, v = self.read(channel, start, end)
+        t, v = self.read(channel, start, end, dtype=dtype)
         cols: Dict[str, Any] = {}
         if isinstance(v, np.ndarray) and v.dtype.names:
             for n in v.dtype.names:
