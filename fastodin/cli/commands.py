@@ -5,6 +5,6 @@
 """
 from __future__ import annotations
 
-from . import cat, demo, info, record
+from . import cat, convert, demo, info, record, replay
 
-MODULES = [demo, info, cat, record]
+MODULES = [demo, info, cat, record, replay, convert]
