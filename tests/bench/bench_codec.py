@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from fastodin.columns import channel_array, decode_columns, encode_columns, record_size  # noqa: E402
+from fastodin.columns import channel_array, decode_columns, encode_columns, record_size, scan  # noqa: E402
 
 NAMES = ["imu/accel", "imu/gyro", "gps/pos", "baro/alt", "mag/field"]
 HDR = struct.Struct("<dII")
@@ -112,6 +112,17 @@ def main() -> None:
     t, c = median_time(lambda: decode_columns(data))
     assert c.count == total
     row("decode_columns (uniform 32-byte records)", t, total, base_dec_rate)
+    def chunked_scan():
+        pos, k = 0, 0
+        while pos < len(data):
+            s = scan(data, pos, pos + 32 * 1024)
+            k += s.count
+            pos = s.end
+        return k
+
+    t, k = median_time(chunked_scan)
+    assert k == total
+    row("scan in 32 KiB windows (the Decoder's use)", t, total, base_dec_rate)
     t, (v, tt) = median_time(lambda: channel_array(data, "gps/pos", ("<f8", 2)))
     assert v.shape == (n // 5, 2)
     row("channel_array one channel (rate of whole stream)", t, total, base_dec_rate)
