@@ -179,3 +179,26 @@ def test_bad_arguments():
         OdinToFastPack(FastPackSink(), counts_per_second=0)
     with pytest.raises(UsageError):
         OdinToFastPack(FastPackSink(), max_pending=-1)
+
+
+def test_archive_round_trip_and_decode(tmp_path):
+    import fastodin.archive.writer as archive
+    from fastodin.archive.reader import open_archive
+    pk = Simulator(seed=11, loss=0.01).packets(duration=2.0)
+    pk.insert(5, b"\x7fjunk")
+    p = tmp_path / "cap.fastpack.zst"
+    with archive.Writer(str(p)) as w:
+        c = OdinToFastPack(WriterSink(w))
+        c.add_many(pk)
+        c.close()
+    assert list(iter_packets(str(p))) == pk
+    ref = decode(pk)
+    for src in (str(p),):
+        r = decode(src)
+        assert sorted(r) == sorted(ref)
+        for k in ref:
+            assert r[k].records.tobytes() == ref[k].records.tobytes()
+    with open_archive(str(p)) as ar:
+        r = decode(ar)
+        assert {k: len(v) for k, v in r.items()} == {k: len(v) for k, v in ref.items()}
+        assert list(iter_packets(ar)) == pk

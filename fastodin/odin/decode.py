@@ -280,13 +280,84 @@ def detect_format(data: "bytes | bytearray | memoryview") -> str:
     return "burst"
 
 
+def _is_zstd(head: bytes) -> bool:
+    """A zstd frame or a skippable frame (how our archives start)."""
+    return len(head) == 4 and (head == b"\x28\xb5\x2f\xfd" or (head[1:] == b"\x2a\x4d\x18" and 0x50 <= head[0] <= 0x5F))
+
+
+def _is_archive(obj: Any) -> bool:
+    return hasattr(obj, "columns") and hasattr(obj, "records") and isinstance(getattr(obj, "names", None), dict)
+
+
+def _decode_archive(ar: Any, odin_db: Any, cps: Optional[float]) -> DecodeResult:
+    """Archive reader fast path: DATA channels come as (n, L) row arrays (one view each); the
+    few other ODIN records (identifiers, types, events, raw) are read in file order."""
+    from ..metadata import decode_meta
+    from .mapping import PACKET_CHANNEL_PREFIX
+    names = {cid: n for cid, n in ar.names.items() if isinstance(n, str) and n.startswith(PACKET_CHANNEL_PREFIX)}
+    if any(n.startswith("odin/unresolved/") for n in names.values()):
+        # unresolved DATA must be merged in file order with its set: take the general path
+        return decode_packets([bytes(r.payload) for r in ar.records(channels=sorted(names.values()))], odin_db,
+                              cps or _archive_cps(ar) or DEFAULT_COUNTS_PER_SECOND)
+    data_ch = sorted(n for n in names.values() if n.count("/") == 2 and n.startswith("odin/set/"))
+    other = sorted(n for n in names.values() if n not in data_ch)
+    c = cps or _archive_cps(ar) or DEFAULT_COUNTS_PER_SECOND
+    pk = [bytes(r.payload) for r in ar.records(channels=other)] if other else []
+    res = decode_packets(pk, odin_db, c)
+    stream = res.stream
+    assert stream is not None
+    st = stream.stats
+    cols = ar.columns(data_ch) if data_ch else {}
+    for name, (_, rows) in cols.items():
+        sid = int(name.rsplit("0x", 1)[1], 16)
+        if rows.dtype == object:  # a set whose DATA sizes changed: the general path, in file order
+            return decode_packets([bytes(r.payload) for r in ar.records(channels=sorted(names.values()))],
+                                  odin_db, c)
+        L = rows.shape[1]
+        st.packets += rows.shape[0]
+        st.data += rows.shape[0]
+        defn = None
+        for d in reversed(stream.history.get(sid, [])):
+            if d.packet_size == L:
+                defn = d
+                break
+        if defn is None:
+            st.undefined_data += rows.shape[0]
+            res.undefined.setdefault(sid, []).extend(r.tobytes() for r in rows)
+            continue
+        recs = np.ascontiguousarray(rows).view(defn.packet_dtype()).reshape(-1)
+        t = SetTable(defn, recs, c)
+        res[sid] = t
+        stream.sequences[sid] = t.sequence_stats
+    res.report = stream.report()
+    return res
+
+
+def _archive_cps(ar: Any) -> Optional[float]:
+    from ..metadata import decode_meta
+    try:
+        for r in ar.records(channels=[0]):
+            if r.id == 0 and len(r.payload):
+                try:
+                    m = decode_meta(r.payload)
+                except Exception:
+                    continue
+                if isinstance(m, dict) and m.get("odin") == "stream" and m.get("counts_per_second"):
+                    return float(m["counts_per_second"])
+    except Exception:
+        return None
+    return None
+
+
 def decode(source: Any, odin_db: "OdinDB | str | dict | None" = None,
            counts_per_second: Optional[float] = None, format: str = "auto") -> DecodeResult:
     """Decode ODIN data into per-set tables: ``{set_id: SetTable}`` (+ ``.events``, ``.report``).
 
     ``source``: list/tuple of packets; bytes or a path of BURST-framed bytes (``format="burst"``) or
     of a FastPack stream written by :mod:`fastodin.odin.mapping` (``format="fastpack"``);
-    ``format="auto"`` tells them apart.  Any other iterable yields FastPack-style records:
+    ``format="auto"`` tells them apart; an archive (an open ``fastodin.archive`` reader, or the
+    path of a ``.fastpack.zst`` file) decodes each DATA channel with one view.  Any other
+    iterable yields FastPack-style records:
     ``(time, name, payload)`` tuples or objects with ``.name`` and ``.payload``; those on
     ``odin/...`` channels are taken as packets.  ``counts_per_second`` defaults to the value the
     mapping recorded, else 1,000,000.
@@ -297,8 +368,16 @@ def decode(source: Any, odin_db: "OdinDB | str | dict | None" = None,
     cps = counts_per_second
     if isinstance(source, (list, tuple)) and (not source or isinstance(source[0], (bytes, bytearray, memoryview))):
         return decode_packets(source, odin_db, cps or DEFAULT_COUNTS_PER_SECOND)
+    if _is_archive(source):
+        return _decode_archive(source, odin_db, cps)
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as f:
+            head = f.read(4)
+            if format == "archive" or (format == "auto" and _is_zstd(head)):
+                from ..archive.reader import open_archive
+                with open_archive(source) as ar:
+                    return _decode_archive(ar, odin_db, cps)
+            f.seek(0)
             source = f.read()
     if isinstance(source, (bytes, bytearray, memoryview)):
         fmt = detect_format(source) if format == "auto" else format

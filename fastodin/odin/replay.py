@@ -44,20 +44,39 @@ def _packet_times(pk: List[bytes], cps: float) -> Iterator[Tuple[float, bytes]]:
         yield t, p
 
 
+def _archive_packets(ar: Any) -> Iterator[Tuple[float, bytes]]:
+    names = sorted(n for n in ar.names.values() if isinstance(n, str) and n.startswith(PACKET_CHANNEL_PREFIX))
+    if not names:
+        return
+    for r in ar.records(channels=names):
+        yield r.time, bytes(r.payload)
+
+
 def timed_packets(source: Any, *, format: str = "auto",
                   counts_per_second: Optional[float] = None) -> Iterator[Tuple[float, bytes]]:
     """``(time in seconds, packet bytes)`` in recorded order.
 
-    FastPack sources use the record times; packet lists and BURST bytes use the packets' own
+    FastPack sources and archives (an open reader or a ``.fastpack.zst`` path) use the record
+    times, in file order; packet lists and BURST bytes use the packets' own
     timestamps (unwrapped, non-decreasing; other packets take the time before them).
     """
-    from .decode import _fastpack_packet_columns, detect_format
+    from .decode import _fastpack_packet_columns, _is_archive, _is_zstd, detect_format
     cps = counts_per_second or DEFAULT_COUNTS_PER_SECOND
     if isinstance(source, (list, tuple)) and (not source or isinstance(source[0], (bytes, bytearray, memoryview))):
         yield from _packet_times([bytes(p) for p in source], cps)
         return
+    if _is_archive(source):
+        yield from _archive_packets(source)
+        return
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as f:
+            head = f.read(4)
+            if format == "archive" or (format == "auto" and _is_zstd(head)):
+                from ..archive.reader import open_archive
+                with open_archive(source) as ar:
+                    yield from _archive_packets(ar)
+                return
+            f.seek(0)
             source = f.read()
     if isinstance(source, (bytes, bytearray, memoryview)):
         fmt = detect_format(source) if format == "auto" else format
