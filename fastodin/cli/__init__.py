@@ -114,7 +114,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (DataError, FastOdinError, ValueError) as e:
         if debug:
             traceback.print_exc()
-        print(f"{prog}: error: {type(e).__name__}: {one_line(e)}", file=sys.stderr)
+        from ..errors import ChecksumError, CorruptFrameError, TruncatedError
+
+        hint = ""
+        if isinstance(e, (ChecksumError, CorruptFrameError, TruncatedError)) and args.command not in ("recover", "verify"):
+            hint = " (fastodin verify FILE tells what is damaged; fastodin recover IN OUT saves the rest)"
+        print(f"{prog}: error: {type(e).__name__}: {one_line(e)}{hint}", file=sys.stderr)
         return EXIT_DATA
     except OSError as e:
         if debug:

@@ -5,6 +5,6 @@
 """
 from __future__ import annotations
 
-from . import cat, convert, demo, info, record, replay
+from . import cat, convert, demo, export, info, record, recover, replay, verify
 
-MODULES = [demo, info, cat, record, replay, convert]
+MODULES = [demo, info, cat, export, record, replay, convert, verify, recover]

@@ -71,7 +71,13 @@ def gaps(odin: Dict[str, Any]) -> Dict[str, int]:
 def info_dict(ar: Any) -> Dict[str, Any]:
     """``Archive.info()`` plus the ODIN summary (``odin``) and the user metadata count."""
     d = ar.info()
-    od = odin_summary(ar)
+    from ..errors import DataError
+
+    try:
+        od = odin_summary(ar)
+    except DataError as e:  # a damaged frame must not hide the index summary
+        d.setdefault("notes", []).append(f"ODIN summary unavailable: {' '.join(str(e).split())}")
+        od = None
     if od is not None:
         d["odin"] = od
         d["odin"]["crc_errors"] = crc_errors(od)

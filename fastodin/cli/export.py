@@ -1,0 +1,226 @@
+"""``fastodin export FILE -o OUT (--csv | --npz | --parquet)``: one table per channel / ODIN set.
+
+Tables: every ODIN parameter set (``set_0xSSSS``: timestamp, ticks, time, sequence and one column
+per entry, structs and arrays flattened), every ODIN event id (``event_N``), and every other
+channel (``time`` plus its values typed by its layout, else the payload: raw bytes in npz, hex
+in CSV/Parquet).  ``--csv`` and ``--parquet`` write a directory OUT with one file per table;
+``--npz`` writes one ``.npz`` whose arrays are named ``TABLE/COLUMN``.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from ._util import EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, need_module
+from .sources import is_odin_archive, odin_records, open_input
+from .typed import plain
+
+NAME = "export"
+HELP = "export one table per channel / ODIN set to CSV files, one .npz, or Parquet files"
+EXAMPLE = ("fastodin export demo.fastpack.zst -o demo_csv --csv        # demo_csv/set_0x98A8.csv, ...\n"
+           "fastodin export demo.fastpack.zst -o demo.npz --npz\n"
+           "fastodin export demo.fastpack.zst -o demo_pq --parquet     # needs: pip install 'fastodin[parquet]'")
+
+
+def add_arguments(p: Any) -> None:
+    p.add_argument("file", metavar="FILE", help="archive or raw FastPack file")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="directory (csv, parquet) or .npz file")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--csv", action="store_true", help="one CSV file per table in directory OUT")
+    g.add_argument("--npz", action="store_true", help="one numpy .npz file (arrays TABLE/COLUMN)")
+    g.add_argument("--parquet", action="store_true", help="one Parquet file per table in directory OUT (pyarrow)")
+    p.add_argument("--channel", "-c", action="append", metavar="GLOB", help="only these channels (repeatable)")
+    p.add_argument("--start", type=float, metavar="S", help="only records with time >= S")
+    p.add_argument("--end", type=float, metavar="S", help="only records with time < S")
+    p.add_argument("--odin-db", metavar="FILE", help="OdinDB .odin JSON for sets announced by 0x01 only")
+
+
+def table_name(channel: str) -> str:
+    """A file-system-safe table name.
+
+    >>> table_name("odin/set/0x98A8"), table_name("imu/left:config")
+    ('set_0x98A8', 'imu_left_config')
+    """
+    if channel.startswith("odin/set/"):
+        return "set_" + channel[len("odin/set/"):].replace("/", "_")
+    if channel.startswith("odin/event/"):
+        return "event_" + channel[len("odin/event/"):]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", channel).strip("_") or "channel"
+
+
+def _flatten_struct(prefix: str, arr: np.ndarray, out: Dict[str, np.ndarray]) -> None:
+    if arr.dtype.names:
+        for n in arr.dtype.names:
+            _flatten_struct(f"{prefix}.{n}" if prefix else n, arr[n], out)
+    elif arr.ndim > 1:
+        flat = arr.reshape(arr.shape[0], -1)
+        for k in range(flat.shape[1]):
+            out[f"{prefix}[{k}]"] = flat[:, k]
+    else:
+        out[prefix or "value"] = arr
+
+
+def collect_tables(ar: Any, chans: Any, start: Optional[float], end: Optional[float],
+                   odin_db: Any = None) -> Dict[str, Dict[str, np.ndarray]]:
+    """``{table: {column: 1-D array}}`` for the selected channels of an open archive."""
+    tables: Dict[str, Dict[str, np.ndarray]] = {}
+    ids = ar.channel_ids(chans) if chans is not None else None
+    names = {cid: n for cid, n in ar.names.items() if ids is None or cid in ids}
+    odin_names = [n for n in names.values() if n.startswith("odin/")]
+    if odin_names and is_odin_archive(ar):
+        from ..odin.decode import decode as odin_decode
+
+        sel = [n for n in odin_names]
+        res = odin_decode(odin_records(ar, start, end, sel), odin_db=odin_db)
+        for sid, tab in res.items():
+            tables[f"set_0x{sid:04X}"] = dict(tab.columns(expand=True))
+        for eid, ev in (res.events or {}).items():
+            pay = np.empty(len(ev.payloads), object)
+            pay[:] = ev.payloads
+            tables[f"event_{eid}"] = {"timestamp": ev.timestamp, "ticks": ev.ticks, "time": ev.time,
+                                      "sequence": ev.sequence, "payload": pay}
+        for k, pk in (getattr(res, "undefined", {}) or {}).items():
+            if pk:
+                arr = np.empty(len(pk), object)
+                arr[:] = pk
+                tables[f"unresolved_0x{k:04X}"] = {"packet": arr}
+    for cid, name in sorted(names.items()):
+        if name.startswith("odin/"):
+            continue
+        t, v = ar.read(name, start, end)
+        cols: Dict[str, np.ndarray] = {"time": t}
+        if isinstance(v, np.ndarray) and v.dtype.names:
+            _flatten_struct("", v, cols)
+        elif isinstance(v, np.ndarray) and v.dtype != object:
+            if v.ndim == 1:
+                cols["value"] = v
+            elif v.dtype == np.uint8:
+                pay = np.empty(v.shape[0], object)
+                pay[:] = [row.tobytes() for row in v]
+                cols["payload"] = pay
+            else:
+                _flatten_struct("value", v, cols)
+        else:
+            vals = list(v)
+            if vals and isinstance(vals[0], dict):
+                keys = list(vals[0])
+                for k in keys:
+                    col = np.empty(len(vals), object)
+                    col[:] = [plain(x.get(k)) for x in vals]
+                    cols[k] = col
+            else:
+                col = np.empty(len(vals), object)
+                col[:] = vals
+                cols["payload"] = col
+        tables[table_name(name)] = cols
+    return tables
+
+
+def _cell_strings(col: np.ndarray) -> List[Any]:
+    if col.dtype == object:
+        return [x.hex() if isinstance(x, (bytes, bytearray)) else plain(x) for x in col.tolist()]
+    if col.dtype.kind == "S":
+        return [plain(x) for x in col.tolist()]
+    if col.dtype.kind == "f":
+        return [repr(x) for x in col.tolist()]
+    if col.dtype.kind == "V":
+        return [bytes(x).hex() for x in col]
+    return col.tolist()
+
+
+def write_csv(tables: Dict[str, Dict[str, np.ndarray]], outdir: str) -> List[str]:
+    import csv
+
+    os.makedirs(outdir, exist_ok=True)
+    files = []
+    for tname, cols in tables.items():
+        path = os.path.join(outdir, tname + ".csv")
+        keys = list(cols)
+        data = [_cell_strings(np.asarray(cols[k])) for k in keys]
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(keys)
+            w.writerows(zip(*data))
+        files.append(path)
+    return files
+
+
+def write_npz(tables: Dict[str, Dict[str, np.ndarray]], path: str) -> List[str]:
+    arrays = {}
+    for tname, cols in tables.items():
+        for k, v in cols.items():
+            v = np.asarray(v)
+            if v.dtype == object:
+                try:
+                    ml = max((len(x) for x in v.tolist()), default=0)
+                    v = np.array([bytes(x) for x in v.tolist()], dtype=f"S{max(ml, 1)}")
+                except TypeError:
+                    v = np.array([str(x) for x in v.tolist()])
+            arrays[f"{tname}/{k}"] = v
+    tmp = path + ".part.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+    return [path]
+
+
+def write_parquet(tables: Dict[str, Dict[str, np.ndarray]], outdir: str) -> List[str]:
+    pa = need_module("pyarrow", "parquet", "--parquet")
+    pq = need_module("pyarrow.parquet", "parquet", "--parquet")
+    os.makedirs(outdir, exist_ok=True)
+    files = []
+    for tname, cols in tables.items():
+        arrs = {}
+        for k, v in cols.items():
+            v = np.asarray(v)
+            if v.dtype == object:
+                arrs[k] = pa.array([bytes(x) if isinstance(x, (bytes, bytearray)) else x for x in v.tolist()])
+            elif v.dtype.kind in "SV":
+                arrs[k] = pa.array([bytes(x) for x in v.tolist()], pa.binary())
+            else:
+                arrs[k] = pa.array(v)
+        path = os.path.join(outdir, tname + ".parquet")
+        pq.write_table(pa.table(arrs), path)
+        files.append(path)
+    return files
+
+
+def run(args: Any) -> int:
+    if args.parquet:  # fail before any work when pyarrow is missing
+        need_module("pyarrow", "parquet", "--parquet")
+    odin_db = None
+    if args.odin_db:
+        from .sources import check_readable
+
+        check_readable(args.odin_db)
+        from ..odin.odindb import load_odin_db
+
+        odin_db = load_odin_db(args.odin_db)
+    if args.npz and os.path.isdir(args.output):
+        raise CliError(f"{args.output} is a directory; --npz writes one file", EXIT_USAGE)
+    if (args.csv or args.parquet) and os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise CliError(f"{args.output} exists and is not a directory", EXIT_USAGE)
+    parent = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(parent):
+        raise CliError(f"cannot write {args.output}: directory {parent} does not exist", EXIT_IO)
+    chans = [int(c) if c == "0" else c for c in args.channel] if args.channel else None
+    with open_input(args.file) as ar:
+        if chans is not None and not ar.channel_ids(chans):
+            raise CliError(f"no channel matches {' '.join(args.channel)}", EXIT_USAGE)
+        tables = collect_tables(ar, chans, args.start, args.end, odin_db)
+    if args.csv:
+        files = write_csv(tables, args.output)
+    elif args.npz:
+        files = write_npz(tables, args.output)
+    else:
+        files = write_parquet(tables, args.output)
+    rows = sum(len(next(iter(c.values()))) if c else 0 for c in tables.values())
+    size = sum(os.path.getsize(f) for f in files)
+    print(f"exported {len(tables)} tables ({rows} rows) -> {args.output} ({len(files)} files, {human_bytes(size)})")
+    for name, cols in tables.items():
+        n = len(next(iter(cols.values()))) if cols else 0
+        print(f"  {name}: {n} rows x {len(cols)} columns")
+    return EXIT_OK

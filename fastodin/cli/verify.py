@@ -1,0 +1,143 @@
+"""``fastodin verify FILE``: is the recording sound?  Exit 0 yes, 1 no.
+
+Checks: the file opens; an archive has its seek table and consolidated index (a writer that was
+killed leaves neither); no damaged regions; every frame decompresses with a matching zstd content
+checksum; every frame holds exactly the records, channels, counts, bytes and time range its index
+entry says; times are non-decreasing within each channel (and not NaN).  ODIN capture counters
+(sequence gaps, CRC errors) are shown but only fail the check with ``--strict``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any, Dict, List
+
+import numpy as np
+
+from ._util import EXIT_DATA, EXIT_OK, Progress, human_bytes, one_line
+from .sources import open_input
+
+NAME = "verify"
+HELP = "check checksums, index and ordering; exit code 0 = sound, 1 = problems found"
+EXAMPLE = "fastodin verify cap.fastpack.zst && echo sound\nfastodin verify cap.fastpack.zst --json"
+
+
+def add_arguments(p: Any) -> None:
+    p.add_argument("file", metavar="FILE", help="archive or raw FastPack file")
+    p.add_argument("--strict", action="store_true", help="also fail on ODIN sequence gaps and CRC errors")
+    p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+
+
+def verify(ar: Any, strict: bool = False) -> Dict[str, Any]:
+    """Check an open archive; returns ``{"sound": bool, "problems": [...], "warnings": [...], ...}``."""
+    from ..errors import DataError
+
+    problems: List[str] = []
+    warnings: List[str] = []
+    if ar.format == "archive" and not ar.complete:
+        problems.append("no seek table / consolidated index: the writer did not close the file "
+                        "(crashed or still recording); readers rebuild the index by scanning")
+    for d in ar.damage:
+        rec = d.records
+        problems.append(f"damaged region at offset {d.offset} ({d.length} bytes): {d.reason}"
+                        + (f"; {rec} records lost" if rec else ""))
+    for note in getattr(ar, "notes", []) or []:
+        warnings.append(note)
+    last_t: Dict[int, float] = {}
+    reversals: Dict[int, int] = {}
+    frames_ok = 0
+    records = 0
+    prog = Progress("verify", max(len(ar.frames), 1), " frames")
+    for k, e in enumerate(ar.frames):
+        what = e.describe() if hasattr(e, "describe") else f"frame {e.frame_no}"
+        try:
+            data = ar.frame_data(e)
+            t, i, o, n = ar._columns(e, data)
+        except DataError as ex:
+            m = one_line(ex)
+            problems.append(m if m.startswith(what) else f"{what}: {m}")
+            continue
+        ok = True
+        if t.shape[0]:
+            if np.isnan(t).any():
+                problems.append(f"{what}: {int(np.isnan(t).sum())} records with a NaN time")
+                ok = False
+            # per-channel counts, bytes, time ranges against the index entry
+            order = np.argsort(i, kind="stable")
+            si = i[order]
+            starts = np.flatnonzero(np.concatenate(([True], si[1:] != si[:-1])))
+            ends = np.append(starts[1:], si.shape[0])
+            got: Dict[int, tuple] = {}
+            for a, b in zip(starts.tolist(), ends.tolist()):
+                cid = int(si[a])
+                sel = order[a:b]
+                ct = t[sel]
+                got[cid] = (b - a, int(n[sel].astype(np.int64).sum()), float(ct.min()), float(ct.max()))
+                # ordering within the channel, and against the previous frame of the channel
+                if ct.shape[0] > 1:
+                    rv = int((np.diff(ct) < 0).sum())
+                    if rv:
+                        reversals[cid] = reversals.get(cid, 0) + rv
+                prev = last_t.get(cid)
+                if prev is not None and ct[0] < prev:
+                    reversals[cid] = reversals.get(cid, 0) + 1
+                last_t[cid] = float(ct[-1])
+            if ar.format == "archive":
+                idx = {int(c): tuple(v) for c, v in e.channels.items()}
+                for cid in sorted(set(idx) | set(got)):
+                    a, b = idx.get(cid), got.get(cid)
+                    name = ar.names.get(cid, cid)
+                    if a is None or b is None or a[0] != b[0] or a[1] != b[1]:
+                        problems.append(f"{what}: channel {name!r}: index says "
+                                        f"{(a or (0, 0))[0]} records / {(a or (0, 0))[1]} bytes, frame holds "
+                                        f"{(b or (0, 0))[0]} / {(b or (0, 0))[1]}")
+                        ok = False
+                    elif not (a[2] == b[2] and a[3] == b[3]):
+                        problems.append(f"{what}: channel {name!r}: index time range {a[2]}..{a[3]}, "
+                                        f"frame holds {b[2]}..{b[3]}")
+                        ok = False
+        records += int(t.shape[0])
+        frames_ok += ok
+        prog.update(k + 1)
+    prog.close()
+    for cid, rv in sorted(reversals.items()):
+        problems.append(f"channel {ar.names.get(cid, cid)!r}: time goes backwards {rv} times")
+    odin = None
+    try:
+        from .info import crc_errors, gaps, odin_summary
+
+        odin = odin_summary(ar)
+    except Exception as ex:  # a broken ODIN layer must not hide the file checks
+        warnings.append(f"ODIN summary unavailable: {one_line(ex)}")
+    if odin:
+        g = gaps(odin)
+        crc = crc_errors(odin)
+        st = odin.get("stats") or {}
+        msg = (f"ODIN capture: sequence gaps {g['gaps']} (lost {g['lost']}), duplicates {g['duplicates']}, "
+               f"late {g['late']}, CRC errors {crc}, malformed {st.get('malformed', 0)}, "
+               f"unknown {st.get('unknown', 0)}")
+        bad = g["gaps"] or g["duplicates"] or g["late"] or crc or st.get("malformed")
+        if bad and strict:
+            problems.append(msg)
+        elif bad:
+            warnings.append(msg)
+    return {"path": ar.path, "format": ar.format, "sound": not problems, "problems": problems,
+            "warnings": warnings, "frames": len(ar.frames), "frames_ok": frames_ok, "records": records,
+            "size": ar.size, "complete": ar.complete}
+
+
+def run(args: Any) -> int:
+    with open_input(args.file) as ar:
+        res = verify(ar, strict=args.strict)
+    if args.json:
+        sys.stdout.write(json.dumps(res, indent=2) + "\n")
+    else:
+        for p in res["problems"]:
+            print(f"PROBLEM: {p}")
+        for w in res["warnings"]:
+            print(f"note: {w}")
+        state = "SOUND" if res["sound"] else f"NOT SOUND ({len(res['problems'])} problems)"
+        print(f"{state}: {res['path']} ({res['format']}, {human_bytes(res['size'])}, {res['frames']} frames, "
+              f"{res['records']} records checked)")
+    return EXIT_OK if res["sound"] else EXIT_DATA
