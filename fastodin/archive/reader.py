@@ -33,9 +33,9 @@ from ..codec import Decoder, Record
 from ..columns import scan
 from ..errors import ChecksumError, CorruptFrameError, DataError, LimitError, MetadataError, TruncatedError, UsageError
 from ..metadata import decode_meta
-from .index import KIND_CONSOLIDATED, KIND_FRAME, FrameEntry, parse_index_payload
+from .index import INDEX_TAG, KIND_CONSOLIDATED, KIND_FRAME, FrameEntry, parse_index_payload
 from .layout import Layout
-from .seekable import (INDEX_MAGIC, SEEK_TABLE_MAGIC, ZSTD_MAGIC, is_skippable, parse_footer,
+from .seekable import (INDEX_MAGIC, SEEK_TABLE_MAGIC, SEEKABLE_FOOTER_MAGIC, ZSTD_MAGIC, is_skippable, parse_footer,
                        parse_seek_table, seek_table_size, zstd_frame_header, zstd_frame_size)
 
 __all__ = ["open_archive", "Archive", "DEFAULT_MAX_FRAME_SIZE", "Damage"]
@@ -120,9 +120,13 @@ class Archive:
         self._by_channel: Dict[int, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         try:
             self.size = os.fstat(self._fd).st_size
-            head = _pread(self._fd, 4, 0)
-            magic = _U32.unpack(head)[0] if len(head) == 4 else None
-            if magic is not None and (magic == ZSTD_MAGIC or is_skippable(magic)):
+            head = _pread(self._fd, 12, 0)
+            magic = _U32.unpack(head[:4])[0] if len(head) >= 4 else None
+            foot = _pread(self._fd, 4, self.size - 4) if self.size >= 12 else b""
+            # an archive by its first frame's magic, or (damaged first magic) by our index tag
+            # right after it, or by the seekable footer magic at the very end
+            if magic is not None and (magic == ZSTD_MAGIC or is_skippable(magic) or head[8:12] == INDEX_TAG
+                                      or foot == _U32.pack(SEEKABLE_FOOTER_MAGIC)):
                 self.format = "archive"
                 if not self._open_tail():
                     self._scan(lenient=_lenient)
@@ -230,18 +234,23 @@ class Archive:
             if magic == INDEX_MAGIC or (is_skippable(magic) and magic != ZSTD_MAGIC):
                 end = pos + 8 + ln
                 if end > size:
-                    self.damage.append(Damage(pos, size - pos, "file ends inside an index frame (cut or crashed writer)", pending))
+                    nxt = self._cut_or_corrupt(pos, "an index frame runs past the end of the file", pending, lenient)
                     pending = None
-                    break
+                    if nxt is None:
+                        break
+                    pos = nxt
+                    continue
                 if magic == INDEX_MAGIC:
                     if pending is not None:
+                        if not lenient:
+                            raise CorruptFrameError(f"index frame at offset {pos} follows another one: the data frame "
+                                                    f"of {pending.describe()} is missing; use fastodin.archive.recover()",
+                                                    offset=pos)
                         self.damage.append(Damage(pending.data_offset, 0, "index entry without its data frame", pending))
                         pending = None
                     try:
                         kind, got = parse_index_payload(_pread(fd, ln, pos + 8))
                     except DataError as exc:
-                        if not lenient and False:
-                            raise
                         self.notes.append(f"index frame at offset {pos} unreadable ({exc}); its frame is rebuilt from data")
                         kind, got = 0, []
                     if kind == KIND_FRAME:
@@ -257,15 +266,21 @@ class Archive:
                 pending = None
                 if e is not None:
                     if e.data_offset + e.compressed_size > size:
-                        self.damage.append(Damage(pos, size - pos, "file ends inside a data frame (cut or crashed writer)", e))
-                        break
+                        nxt = self._cut_or_corrupt(pos, "a data frame runs past the end of the file", e, lenient)
+                        if nxt is None:
+                            break
+                        pos = nxt
+                        continue
                     csize = e.compressed_size
                 else:
                     try:
                         csize = zstd_frame_size(lambda o, n: _pread(fd, n, o), pos, size)
                     except TruncatedError:
-                        self.damage.append(Damage(pos, size - pos, "file ends inside a data frame (cut or crashed writer)"))
-                        break
+                        nxt = self._cut_or_corrupt(pos, "a data frame runs past the end of the file", None, lenient)
+                        if nxt is None:
+                            break
+                        pos = nxt
+                        continue
                     except DataError as exc:
                         if not lenient:
                             raise CorruptFrameError(f"data frame at offset {pos} (no index entry, time range unknown) "
@@ -307,15 +322,30 @@ class Archive:
             self.damage.append(Damage(pending.data_offset, 0, "index entry without its data frame", pending))
         self.frames = entries
 
+    def _cut_or_corrupt(self, pos: int, what: str, entry: Optional[FrameEntry], lenient: bool) -> Optional[int]:
+        """A frame runs past the end of the file: a cut (crashed writer) if no frame follows,
+        else a damaged header.  Returns where to continue (None: stop)."""
+        nxt = self._resync(pos + 1)
+        if nxt >= self.size:
+            self.damage.append(Damage(pos, self.size - pos, f"{what} (cut or crashed writer)", entry))
+            return None
+        if not lenient:
+            raise CorruptFrameError(f"frame header at offset {pos} is damaged: {what}, yet frames follow at offset "
+                                    f"{nxt}; use fastodin.archive.recover()", offset=pos)
+        self.damage.append(Damage(pos, nxt - pos, f"damaged frame header: {what}", entry))
+        return nxt
+
     def _resync(self, pos: int) -> int:
         """Offset of the next fastodin index frame at or after ``pos`` (or the file size)."""
         pat = _U32.pack(INDEX_MAGIC)
         step = 1 << 20
         while pos < self.size:
-            chunk = _pread(self._fd, step + 3, pos)
+            chunk = _pread(self._fd, step + 16, pos)
             k = chunk.find(pat)
-            if k >= 0:
-                return pos + k
+            while k >= 0 and k < step:
+                if chunk[k + 8:k + 12] == INDEX_TAG or len(chunk) < k + 12:
+                    return pos + k
+                k = chunk.find(pat, k + 1)
             pos += step
         return self.size
 
