@@ -289,48 +289,17 @@ def _is_archive(obj: Any) -> bool:
     return hasattr(obj, "columns") and hasattr(obj, "records") and isinstance(getattr(obj, "names", None), dict)
 
 
+def _archive_stream(ar: Any) -> bytes:
+    """The archive's whole FastPack stream: every frame decompressed once, in file order."""
+    return b"".join(ar.frame_data(e) for e in ar.frames)
+
+
 def _decode_archive(ar: Any, odin_db: Any, cps: Optional[float]) -> DecodeResult:
-    """Archive reader fast path: DATA channels come as (n, L) row arrays (one view each); the
-    few other ODIN records (identifiers, types, events, raw) are read in file order."""
-    from ..metadata import decode_meta
-    from .mapping import PACKET_CHANNEL_PREFIX
-    names = {cid: n for cid, n in ar.names.items() if isinstance(n, str) and n.startswith(PACKET_CHANNEL_PREFIX)}
-    if any(n.startswith("odin/unresolved/") for n in names.values()):
-        # unresolved DATA must be merged in file order with its set: take the general path
-        return decode_packets([bytes(r.payload) for r in ar.records(channels=sorted(names.values()))], odin_db,
-                              cps or _archive_cps(ar) or DEFAULT_COUNTS_PER_SECOND)
-    data_ch = sorted(n for n in names.values() if n.count("/") == 2 and n.startswith("odin/set/"))
-    other = sorted(n for n in names.values() if n not in data_ch)
-    c = cps or _archive_cps(ar) or DEFAULT_COUNTS_PER_SECOND
-    pk = [bytes(r.payload) for r in ar.records(channels=other)] if other else []
-    res = decode_packets(pk, odin_db, c)
-    stream = res.stream
-    assert stream is not None
-    st = stream.stats
-    cols = ar.columns(data_ch) if data_ch else {}
-    for name, (_, rows) in cols.items():
-        sid = int(name.rsplit("0x", 1)[1], 16)
-        if rows.dtype == object:  # a set whose DATA sizes changed: the general path, in file order
-            return decode_packets([bytes(r.payload) for r in ar.records(channels=sorted(names.values()))],
-                                  odin_db, c)
-        L = rows.shape[1]
-        st.packets += rows.shape[0]
-        st.data += rows.shape[0]
-        defn = None
-        for d in reversed(stream.history.get(sid, [])):
-            if d.packet_size == L:
-                defn = d
-                break
-        if defn is None:
-            st.undefined_data += rows.shape[0]
-            res.undefined.setdefault(sid, []).extend(r.tobytes() for r in rows)
-            continue
-        recs = np.ascontiguousarray(rows).view(defn.packet_dtype()).reshape(-1)
-        t = SetTable(defn, recs, c)
-        res[sid] = t
-        stream.sequences[sid] = t.sequence_stats
-    res.report = stream.report()
-    return res
+    """Archive fast path: the frames concatenated are one FastPack stream (the archive format
+    guarantees it), decoded like a raw stream: each set's rows in one gather."""
+    a, offs, lens, _, meta = _fastpack_packet_columns(_archive_stream(ar))
+    c = cps or float(meta.get("counts_per_second") or DEFAULT_COUNTS_PER_SECOND)
+    return _decode_columns(a, offs, lens, odin_db, c)
 
 
 def _archive_cps(ar: Any) -> Optional[float]:

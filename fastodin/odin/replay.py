@@ -45,11 +45,11 @@ def _packet_times(pk: List[bytes], cps: float) -> Iterator[Tuple[float, bytes]]:
 
 
 def _archive_packets(ar: Any) -> Iterator[Tuple[float, bytes]]:
-    names = sorted(n for n in ar.names.values() if isinstance(n, str) and n.startswith(PACKET_CHANNEL_PREFIX))
-    if not names:
-        return
-    for r in ar.records(channels=names):
-        yield r.time, bytes(r.payload)
+    from .decode import _archive_stream, _fastpack_packet_columns
+    a, offs, lens, times, _ = _fastpack_packet_columns(_archive_stream(ar))
+    b = a.tobytes()
+    for t, o, l in zip(times.tolist(), offs.tolist(), lens.tolist()):
+        yield t, b[o:o + l]
 
 
 def timed_packets(source: Any, *, format: str = "auto",
