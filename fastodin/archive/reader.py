@@ -629,14 +629,17 @@ class Archive:
             t, i, o, n = t[m], i[m], o[m], n[m]
         names = self.names
         mv = memoryview(data)
-        if len(names) < 64:
-            nm = [names.get(k) for k in range(max(names, default=0) + 1)]
-            for tt, ii, oo, nn in zip(t.tolist(), i.tolist(), o.tolist(), n.tolist()):
-                yield Record(tt, ii, mv[oo:oo + nn], nm[ii] if ii < len(nm) else None)
+        new = tuple.__new__
+        top = max(names, default=0)
+        if top < 4096:
+            nm = [names.get(k) for k in range(top + 1)]
+            if int(i.max(initial=0)) > top:
+                nm += [None] * (int(i.max()) - top)
         else:
-            get = names.get
-            for tt, ii, oo, nn in zip(t.tolist(), i.tolist(), o.tolist(), n.tolist()):
-                yield Record(tt, ii, mv[oo:oo + nn], get(ii))
+            nm = names  # type: ignore[assignment]
+        get = nm.__getitem__ if isinstance(nm, list) else names.get
+        for tt, ii, oo, ee in zip(t.tolist(), i.tolist(), o.tolist(), (o + n).tolist()):
+            yield new(Record, (tt, ii, mv[oo:ee], get(ii)))
 
     def _iter_file(self, frames: List[FrameEntry], ids: Optional[set], start: Optional[float],
                    end: Optional[float]) -> Iterator[Record]:

@@ -17,6 +17,8 @@ True
 """
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import math
 import os
 import queue
@@ -134,7 +136,8 @@ class Writer:
     which pending records are cut into a frame and written even if the frame is not full (bounds
     what a crash can lose).  ``queue_frames``: frames waiting for the compression thread before
     writers block (backpressure).  ``large_payload``: payloads of at least this many bytes put a
-    new channel in frames of its own.
+    new channel in frames of its own.  ``compress_threads``: frames compressed at once (zstd releases
+    the GIL; frames are still written in order).
 
     >>> import os, tempfile
     >>> w = Writer(os.path.join(tempfile.mkdtemp(), "x.fastpack.zst"), preset="fast")
@@ -147,7 +150,8 @@ class Writer:
 
     def __init__(self, path: Union[str, "os.PathLike[str]"], preset: Union[str, int] = DEFAULT_PRESET, *,
                  frame_size: int = DEFAULT_FRAME_SIZE, flush_interval: Optional[float] = DEFAULT_FLUSH_INTERVAL,
-                 queue_frames: int = 4, large_payload: int = DEFAULT_LARGE_PAYLOAD) -> None:
+                 queue_frames: int = 4, large_payload: int = DEFAULT_LARGE_PAYLOAD,
+                 compress_threads: int = 2) -> None:
         self.preset, self.level = _level(preset, PRESETS[DEFAULT_PRESET])
         if not isinstance(frame_size, int) or frame_size < 1024:
             raise UsageError(f"frame_size must be an int >= 1024, not {frame_size!r}")
@@ -177,7 +181,11 @@ class Writer:
         self._stream_pos = 0
         self._entries: List[FrameEntry] = []
         self._seek: List[Tuple[int, int]] = []
-        self._cctx: Dict[int, zstandard.ZstdCompressor] = {}
+        self._tls = threading.local()
+        self._inflight: "collections.deque[Tuple[FrameEntry, Any]]" = collections.deque()
+        self._pipeline = max(1, int(compress_threads))
+        self._pool = (concurrent.futures.ThreadPoolExecutor(self._pipeline, thread_name_prefix="fastodin-zstd")
+                      if compress_threads > 1 else None)
         self._known: set = set()
         # threads
         self._cut_lock = threading.Lock()
@@ -374,6 +382,8 @@ class Writer:
                 self._timer.join()
             self._q.put(None)
             self._worker.join()
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
             try:
                 if self._error is None:
                     tail = skippable_frame(consolidated_payload(self._entries), INDEX_MAGIC)
@@ -509,9 +519,13 @@ class Writer:
             item = self._q.get()
             try:
                 if item is None:
+                    if self._error is None:
+                        self._drain(0)
                     return
                 if self._error is None:
                     self._write_item(item[0], item[1])
+                    if self._q.qsize() == 0:
+                        self._drain(0)
             except BaseException as exc:
                 self._fail(exc)
             finally:
@@ -536,24 +550,33 @@ class Writer:
         n = times.shape[0]
         # definitions: first record of an id not defined before (the namespace rule); the
         # writer's metadata: id-0 records starting with {"fastodin":
-        special = np.zeros(n, bool)
-        uid, first = np.unique(ids, return_index=True)
+        special = None
         known = self._known
-        new = [(int(c), int(k)) for c, k in zip(uid.tolist(), first.tolist()) if c != 0 and c not in known]
-        for c, k in new:
-            special[k] = True
-            known.add(c)
-        zero = np.flatnonzero(ids == 0)
-        if zero.shape[0]:
+        id0 = int(ids[0])
+        if bool((ids == id0).all()):
+            new = [(id0, 0)] if id0 and id0 not in known else []
+            zero = np.arange(n) if id0 == 0 else None
+        else:
+            uid, first = np.unique(ids, return_index=True)
+            new = [(c, k) for c, k in zip(uid.tolist(), first.tolist()) if c != 0 and c not in known]
+            zero = np.flatnonzero(ids == 0) if uid[0] == 0 else None
+        if new:
+            special = np.zeros(n, bool)
+            for c, k in new:
+                special[k] = True
+                known.add(c)
+        if zero is not None and zero.shape[0]:
             mv = memoryview(data)
             tl = len(_META_TAG)
             for k in zero.tolist():
                 o = int(offs[k])
                 if bytes(mv[o:o + tl]) == _META_TAG:
+                    if special is None:
+                        special = np.zeros(n, bool)
                     special[k] = True
-        sizes = 16 + lens.astype(np.int64) + (-lens.astype(np.int64) & 7)
         if n > 1 and bool((times[1:] < times[:-1]).any()):
-            key = np.where(special, -np.inf, times)
+            sizes = 16 + lens.astype(np.int64) + (-lens.astype(np.int64) & 7)
+            key = times if special is None else np.where(special, -np.inf, times)
             order = np.argsort(key, kind="stable")
             heads = offs - 16
             if bool((sizes == sizes[0]).all()):
@@ -562,9 +585,14 @@ class Writer:
             else:
                 mv = memoryview(data)
                 data = b"".join([mv[h:h + z] for h, z in zip(heads[order].tolist(), sizes[order].tolist())])
-            times, ids, lens, sizes, special = times[order], ids[order], lens[order], sizes[order], special[order]
+            times, ids, lens, sizes = times[order], ids[order], lens[order], sizes[order]
+            if special is not None:
+                special = special[order]
             offs = np.cumsum(sizes) - sizes + 16
-        ends = np.cumsum(sizes)
+        if len(data) <= self._frame_size or n == 1:
+            self._write_frame(g, data, times, ids, offs, lens, special)
+            return
+        ends = offs + lens.astype(np.int64) + (-lens.astype(np.int64) & 7)
         start_i = 0
         while start_i < n:
             base = int(ends[start_i - 1]) if start_i else 0
@@ -572,14 +600,15 @@ class Writer:
             stop_i = min(max(stop_i, start_i + 1), n)
             end_b = int(ends[stop_i - 1])
             sl = slice(start_i, stop_i)
-            self._write_frame(g, data[base:end_b], times[sl], ids[sl], offs[sl] - base, lens[sl], special[sl])
+            self._write_frame(g, data[base:end_b], times[sl], ids[sl], offs[sl] - base, lens[sl],
+                              None if special is None else special[sl])
             start_i = stop_i
 
     def _write_frame(self, g: _Group, raw: bytes, times: np.ndarray, ids: np.ndarray, offs: np.ndarray,
-                     lens: np.ndarray, special: np.ndarray) -> None:
+                     lens: np.ndarray, special: Optional[np.ndarray]) -> None:
         names: List[Tuple[int, int, str]] = []
         meta: List[Tuple[float, int, bytes]] = []
-        if special.any():
+        if special is not None and special.any():
             mv = memoryview(raw)
             for k in np.flatnonzero(special).tolist():
                 o, ln, cid = int(offs[k]), int(lens[k]), int(ids[k])
@@ -593,34 +622,58 @@ class Writer:
             dt, di, dl = times, ids, lens
         channels: Dict[int, Tuple[int, int, float, float]] = {}
         if dt.shape[0]:
-            order = np.argsort(di, kind="stable")
-            sid = di[order]
-            starts = np.flatnonzero(np.concatenate(([True], sid[1:] != sid[:-1])))
-            st = dt[order]
-            counts = np.diff(np.append(starts, sid.shape[0]))
-            nbytes = np.add.reduceat(dl[order].astype(np.int64), starts)
-            ctmin = np.minimum.reduceat(st, starts)
-            ctmax = np.maximum.reduceat(st, starts)
-            for k, cid in enumerate(sid[starts].tolist()):
-                channels[cid] = (int(counts[k]), int(nbytes[k]), float(ctmin[k]), float(ctmax[k]))
-        cctx = self._cctx.get(g.level)
+            c0 = int(di[0])
+            if bool((di == c0).all()):
+                channels[c0] = (int(dt.shape[0]), int(dl.sum(dtype=np.int64)), float(dt.min()), float(dt.max()))
+            else:
+                order = np.argsort(di, kind="stable")
+                sid = di[order]
+                starts = np.flatnonzero(np.concatenate(([True], sid[1:] != sid[:-1])))
+                st = dt[order]
+                counts = np.diff(np.append(starts, sid.shape[0]))
+                nbytes = np.add.reduceat(dl[order].astype(np.int64), starts)
+                ctmin = np.minimum.reduceat(st, starts)
+                ctmax = np.maximum.reduceat(st, starts)
+                for k, cid in enumerate(sid[starts].tolist()):
+                    channels[cid] = (int(counts[k]), int(nbytes[k]), float(ctmin[k]), float(ctmax[k]))
+        e = FrameEntry(frame_no=0, n_records=int(times.shape[0]), data_offset=0, compressed_size=0,
+                       decompressed_size=len(raw), stream_offset=0, t_min=float(times.min()),
+                       t_max=float(times.max()), group=g.gid, channels=channels, names=names, meta=meta)
+        if self._pool is None:
+            self._emit(e, self._compress(g.level, raw))
+            return
+        self._inflight.append((e, self._pool.submit(self._compress, g.level, raw)))
+        self._drain(self._pipeline)
+
+    def _compress(self, level: int, raw: bytes) -> bytes:
+        """Compress one frame (on a pool thread: one compressor per thread and level)."""
+        cache = getattr(self._tls, "c", None)
+        if cache is None:
+            cache = self._tls.c = {}
+        cctx = cache.get(level)
         if cctx is None:
-            cctx = self._cctx[g.level] = zstandard.ZstdCompressor(level=g.level, write_checksum=True,
-                                                                   write_content_size=True)
-        frame = cctx.compress(raw)
-        e = FrameEntry(frame_no=len(self._entries), n_records=int(times.shape[0]),
-                       data_offset=0, compressed_size=len(frame), decompressed_size=len(raw),
-                       stream_offset=self._stream_pos, t_min=float(times.min()), t_max=float(times.max()),
-                       group=g.gid, channels=channels, names=names, meta=meta)
+            cctx = cache[level] = zstandard.ZstdCompressor(level=level, write_checksum=True, write_content_size=True)
+        return cctx.compress(raw)
+
+    def _drain(self, keep: int) -> None:
+        """Write compressed frames in order until at most ``keep`` are in flight."""
+        while len(self._inflight) > keep:
+            e, fut = self._inflight.popleft()
+            self._emit(e, fut.result())
+
+    def _emit(self, e: FrameEntry, frame: bytes) -> None:
+        e.frame_no = len(self._entries)
+        e.compressed_size = len(frame)
+        e.stream_offset = self._stream_pos
         head_len = 8 + len(entry_payload(e))
         e.data_offset = self._pos + head_len
         idx = skippable_frame(entry_payload(e), INDEX_MAGIC)
         self._writev([idx, frame])
         self._pos += len(idx) + len(frame)
-        self._stream_pos += len(raw)
+        self._stream_pos += e.decompressed_size
         self._entries.append(e)
         self._seek.append((len(idx), 0))
-        self._seek.append((len(frame), len(raw)))
+        self._seek.append((len(frame), e.decompressed_size))
 
 
 class Stream:
