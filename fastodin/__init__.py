@@ -4,8 +4,18 @@
 >>> recs = fastodin.decode(fastodin.encode([(0.0, "a", b"1")], namespace=True), namespace=True)
 >>> recs[0].name
 'a'
+>>> import os, tempfile
+>>> path = os.path.join(tempfile.mkdtemp(), "x.fastpack.zst")
+>>> with fastodin.Writer(path) as w:
+...     w.write(0.5, "imu", bytes(16))
+>>> fastodin.open(path).read("imu", dtype="<f8")[1].shape
+(1, 2)
 """
+from . import odin
+from .archive import Archive, Layout, Stream, Writer, recover
+from .archive import open_archive as open
 from .codec import Decoder, Encoder, Record, decode, encode
+from .columns import channel_array, decode_columns, encode_columns
 from .errors import (
     ChecksumError,
     CorruptFrameError,
@@ -25,6 +35,16 @@ from .namespace import Namespace
 __version__ = "0.1.0"
 
 __all__ = [
+    "Writer",
+    "Stream",
+    "Layout",
+    "Archive",
+    "open",
+    "recover",
+    "odin",
+    "decode_columns",
+    "channel_array",
+    "encode_columns",
     "Decoder",
     "Encoder",
     "Record",
