@@ -56,7 +56,7 @@ def _check_range(args: Any) -> None:
 def run(args: Any) -> int:
     _check_range(args)
     out = sys.stdout
-    with open_input(args.file) as ar:
+    with open_input(args.file, allow_damage=False) as ar:
         chans = _channels(args.channel)
         if chans is not None:
             ids = ar.channel_ids(chans)

@@ -180,7 +180,7 @@ def _convert(args: Any, kin: str, kout: str) -> Tuple[int, str, str]:
 
             _write_file(args.output, write_pcap(timed_packets(pk), port=args.port or 9000))
             return len(pk), "packets", note
-    with open_input(args.input) as ar:
+    with open_input(args.input, allow_damage=False) as ar:
         if kout == "archive":
             return _to_archive(ar, args), "records", ""
         if kout == "fastpack":

@@ -207,7 +207,7 @@ def run(args: Any) -> int:
     if not os.path.isdir(parent):
         raise CliError(f"cannot write {args.output}: directory {parent} does not exist", EXIT_IO)
     chans = [int(c) if c == "0" else c for c in args.channel] if args.channel else None
-    with open_input(args.file) as ar:
+    with open_input(args.file, allow_damage=False) as ar:
         if chans is not None and not ar.channel_ids(chans):
             raise CliError(f"no channel matches {' '.join(args.channel)}", EXIT_USAGE)
         tables = collect_tables(ar, chans, args.start, args.end, odin_db)

@@ -167,4 +167,12 @@ def run(args: Any) -> int:
         sys.stdout.write(json.dumps(_jsonable(d), indent=2, default=str) + "\n")
     else:
         print_info(d, sys.stdout)
+    dmg = d.get("damage") or []
+    if dmg:
+        sys.stdout.flush()
+        x = dmg[0]
+        more = f" and {len(dmg) - 1} more regions" if len(dmg) > 1 else ""
+        print(f"fastodin info: error: {args.file} is damaged at offset {x.get('offset')} ({x.get('reason')}){more}; "
+              f"fastodin recover IN OUT saves the readable part", file=sys.stderr)
+        return EXIT_DATA
     return EXIT_OK

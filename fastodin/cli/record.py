@@ -222,11 +222,11 @@ class OdinSink:
             pk = self.decoder.take()
         if not pk:
             return
+        self._maybe_rotate()  # before writing: a rotation never leaves an empty last file
         if self.out.rotate and any(p and p[0] in self.IDENT_TYPES for p in pk):
             self._remember(pk)
         self.conv.add_many(pk)
         self.packets += len(pk)
-        self._maybe_rotate()
 
     def _maybe_rotate(self) -> None:
         due = (self.rotate_size is not None and self.out.size() >= self.rotate_size) or (
@@ -273,6 +273,9 @@ class FastPackSink:
         self.rotate_time = rotate_time
 
     def __call__(self, b: Batch) -> None:
+        if (self.rotate_size is not None and self.out.size() >= self.rotate_size) or (
+                self.rotate_time is not None and time.monotonic() - self.out.opened_at >= self.rotate_time):
+            self.out.open_next()
         self.dec.feed(b.data)
         w = self.out.writer.write
         n = 0
@@ -285,9 +288,6 @@ class FastPackSink:
                 w(r.time, r.name if r.name is not None else str(r.id), bytes(r.payload))
             n += 1
         self.records += n
-        if (self.rotate_size is not None and self.out.size() >= self.rotate_size) or (
-                self.rotate_time is not None and time.monotonic() - self.out.opened_at >= self.rotate_time):
-            self.out.open_next()
 
     def stats(self) -> Dict[str, int]:
         return {"packets": self.records, "gaps": 0, "lost": 0, "crc_errors": 0, "bad": 0}

@@ -249,7 +249,7 @@ def run(args: Any) -> int:
             items: Iterator[Tuple[float, bytes]] = timed_packets(data, format="burst")
             total = None
         else:
-            ar = open_input(args.file)
+            ar = open_input(args.file, allow_damage=False)
             if chans is not None and not ar.channel_ids(chans):
                 raise CliError(f"no channel matches {' '.join(args.channel)}", EXIT_USAGE)
             if fmt == "fastpack":

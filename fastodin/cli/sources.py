@@ -104,7 +104,8 @@ def open_input(path: str, *, allow_damage: bool = True) -> Any:
     if ar.damage and not allow_damage:
         d = ar.damage[0]
         ar.close()
-        raise CliError(f"{path}: damaged at offset {d.offset} ({d.reason}); try: fastodin recover", EXIT_DATA)
+        raise CliError(f"{path} is damaged at offset {d.offset} ({d.reason}); "
+                       f"fastodin recover IN OUT saves the readable part", EXIT_DATA)
     return ar
 
 
