@@ -143,3 +143,27 @@ def test_empty_inputs():
     assert len(decode([])) == 0
     assert len(decode_packets([])) == 0
     assert len(decode(b"", format="burst")) == 0
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 1000), st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=30),
+       st.lists(st.integers(0, 10**6), max_size=10))
+def test_mutated_captures_never_crash_decode_or_mapping(seed, flips, cuts):
+    from fastodin.odin import convert_packets, packets_from_fastpack
+    pk = [bytearray(p) for p in Simulator(seed=seed).packets(n=150)]
+    for pos, val in flips:
+        p = pk[pos % len(pk)]
+        if p:
+            p[pos % len(p)] = val
+    for c in cuts:
+        p = pk[c % len(pk)]
+        del p[c % (len(p) + 1):]
+    pk = [bytes(p) for p in pk]
+    r = decode(pk)
+    assert r.report["stats"]["packets"] == len(pk)
+    data, rep = convert_packets(pk)
+    assert packets_from_fastpack(data) == pk
+    assert decode(data).report["stats"]["packets"] == len(pk)

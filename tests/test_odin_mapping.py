@@ -202,3 +202,26 @@ def test_archive_round_trip_and_decode(tmp_path):
         r = decode(ar)
         assert {k: len(v) for k, v in r.items()} == {k: len(v) for k, v in ref.items()}
         assert list(iter_packets(ar)) == pk
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**16), st.integers(0, 30))
+def test_bulk_add_many_equals_packet_by_packet(seed, edits):
+    from fastodin.odin.packets import Data, Identifier, IdentifierEntry
+    rng = random.Random(seed)
+    pk = Simulator(seed=seed, loss=0.05, identifier_interval=0.05).packets(n=400)
+    extra = [b"\x7f", Identifier(0x4242, 1, (IdentifierEntry(9, 2),)).to_bytes(),
+             Data(0x4242, 5, 1, b"zz").to_bytes(), Data(0x4242, 6, 2, b"zzz").to_bytes(), b"\x02\x01"]
+    for _ in range(edits):
+        pk.insert(rng.randrange(len(pk) + 1), rng.choice(extra + [pk[rng.randrange(len(pk))]]))
+    a = FastPackSink()
+    ca = OdinToFastPack(a, max_pending=rng.choice([3, 1000]))
+    for p in pk:
+        ca.add(p)
+    ra = ca.close()
+    b = FastPackSink()
+    cb = OdinToFastPack(b, max_pending=ca.max_pending)
+    cb.add_many(pk)
+    rb = cb.close()
+    assert a.take() == b.take()
+    assert ra == rb

@@ -51,3 +51,18 @@ def test_unwrap_continues_from_state():
     u.update(0xFFFFFFFE)
     out = unwrap_ticks(np.array([1, 2], dtype=np.uint32), u)
     assert out.tolist() == [0x100000001, 0x100000002] and u.ticks == 0x100000002
+
+
+@settings(max_examples=200)
+@given(st.lists(st.integers(0, 65535), max_size=6), st.lists(st.lists(st.integers(0, 65535), min_size=1, max_size=5), max_size=6))
+def test_vectorised_stats_in_chunks_equal_scalar(prefix, chunks):
+    a = SequenceTracker()
+    b = SequenceTracker()
+    for v in prefix:
+        a.update(v)
+        b.update(v)
+    for c in chunks:
+        for v in c:
+            a.update(v)
+        sequence_stats(np.array(c, dtype=np.uint16), b)
+    assert a.as_dict() == b.as_dict() and a.last == b.last

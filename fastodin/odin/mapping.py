@@ -38,11 +38,14 @@ from __future__ import annotations
 
 import struct
 from collections import deque
+
+import numpy as np
 from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple
 
 from ..errors import UsageError
 from .burst import BurstDecoder, BurstStats
 from .schema import SetDef
+from .sequence import sequence_stats, unwrap_ticks
 from .stream import OdinStream
 from .table import DEFAULT_COUNTS_PER_SECOND
 
@@ -56,6 +59,8 @@ RAW_CHANNEL = "odin/raw"
 MAPPING_VERSION = 1
 DEFAULT_MAX_PENDING = 100_000
 _TS = struct.Struct("<IH")
+_BULK_MIN = 64
+_BULK_WINDOW = 1 << 16
 
 
 def set_channel(set_id: int) -> str:
@@ -136,6 +141,8 @@ class WriterSink:
         self.writer = writer
         self.meta_format = meta_format
         self.write = writer.write  # type: ignore[assignment]
+        if hasattr(writer, "write_batch"):  # (times, names, payloads) in one call, order kept
+            self.write_batch = writer.write_batch
 
     def write(self, t: float, name: str, payload: Any) -> None:  # noqa: F811
         self.writer.write(t, name, payload)
@@ -184,6 +191,7 @@ class OdinToFastPack:
         self.burst_stats: Optional[BurstStats] = None
         # fast path for DATA of sets whose metadata is written: set id -> (packet size, channel, tracker)
         self._fast: Dict[int, Tuple[int, str, Any]] = {}
+        self._fast_gen = 0
         self._write = sink.write
 
     # -- output ----------------------------------------------------------------------------
@@ -220,8 +228,9 @@ class OdinToFastPack:
                 if ch is None:
                     ch = self._chan[sid] = set_channel(sid)
                 self.sink.write(t, ch, pkt)
-                if d is self.stream.sets.get(sid) and not self._pending:
+                if d is self.stream.sets.get(sid) and not self._pending and sid not in self._fast:
                     self._fast[sid] = (d.packet_size, ch, self.stream.sequences[sid])
+                    self._fast_gen += 1
         elif kind == "event":
             ch = self._echan.get(info.key)
             if ch is None:
@@ -270,6 +279,7 @@ class OdinToFastPack:
         info = self.stream.process(pkt)
         if info.changed:
             self._fast.clear()
+            self._fast_gen += 1
         pend = self._pending
         if info.kind == "data":
             sid = info.key
@@ -294,10 +304,92 @@ class OdinToFastPack:
             pass
 
     def add_many(self, packets: Iterable["bytes | bytearray | memoryview"]) -> None:
-        """Take many packets in order."""
-        add = self.add
-        for p in packets:
-            add(p)
+        """Take many packets in order (runs of DATA of known sets are processed vectorised)."""
+        pk = packets if isinstance(packets, list) else list(packets)
+        n = len(pk)
+        if n < _BULK_MIN:
+            add = self.add
+            for p in pk:
+                add(p)
+            return
+        if any(p.__class__ is not bytes for p in pk):
+            pk = [bytes(p) for p in pk]
+        if not self._started:
+            self._start()
+        lens = np.fromiter(map(len, pk), dtype=np.int64, count=n)
+        hdr = np.frombuffer(b"".join([p[:10] for p in pk]), dtype=np.uint8)
+        hoff = np.zeros(n, dtype=np.int64)
+        if n > 1:
+            np.cumsum(np.minimum(lens[:-1], 10), out=hoff[1:])
+        full = lens >= 10
+        h = np.zeros((n, 10), dtype=np.uint8)
+        if full.all():
+            h = hdr.reshape(n, 10)
+        else:
+            h[full] = np.lib.stride_tricks.sliding_window_view(hdr, 10)[hoff[full]] if len(hdr) >= 10 else h[full]
+        typ = h[:, 0]
+        sid = h[:, 1].astype(np.int64) | (h[:, 2].astype(np.int64) << 8)
+        ts = np.ascontiguousarray(h[:, 4:8]).view("<u4").reshape(-1)
+        seq = np.ascontiguousarray(h[:, 8:10]).view("<u2").reshape(-1)
+        cand = (typ == 2) & full
+        i = 0
+        while i < n:
+            if self._pending or not self._fast:
+                self.add(pk[i])
+                i += 1
+                continue
+            gen = self._fast_gen
+            size = np.full(65536, -1, dtype=np.int64)
+            for k, f in self._fast.items():
+                size[k] = f[0]
+            e = min(n, i + _BULK_WINDOW)
+            ok = cand[i:e] & (size[sid[i:e]] == lens[i:e])
+            bads = (np.flatnonzero(~ok) + i).tolist()
+            start = i
+            for b in bads:
+                if b > start:
+                    self._bulk(pk, start, b, sid[start:b], ts[start:b], seq[start:b])
+                self.add(pk[b])
+                start = b + 1
+                if self._fast_gen != gen or self._pending:
+                    break
+            else:
+                if e > start:
+                    self._bulk(pk, start, e, sid[start:e], ts[start:e], seq[start:e])
+                start = e
+            i = start
+
+    def _bulk(self, pk: List[bytes], i: int, j: int, sid: np.ndarray, ts: np.ndarray, seq: np.ndarray) -> None:
+        """DATA packets pk[i:j], all of sets on the fast path: vectorised bookkeeping, then write."""
+        stream = self.stream
+        m = j - i
+        ticks = unwrap_ticks(ts, stream.clock)
+        t = ticks / self.cps
+        if self.monotonic:
+            t = np.maximum.accumulate(np.concatenate(([self.t], t)))[1:]
+            self.t = float(t[-1])
+        else:
+            self.t = float(t[-1])
+        us = np.unique(sid)
+        if len(us) == 1:
+            chans = [self._fast[int(us[0])][1]] * m
+            sequence_stats(seq, self._fast[int(us[0])][2])
+        else:
+            for k in us.tolist():
+                sequence_stats(seq[sid == k], self._fast[k][2])
+            cl = {k: f[1] for k, f in self._fast.items()}
+            chans = [cl[k] for k in sid.tolist()]
+        st = stream.stats
+        st.packets += m
+        st.data += m
+        wb = getattr(self.sink, "write_batch", None)
+        if wb is not None:
+            wb(t, chans, pk[i:j])
+        else:
+            w = self._write
+            for tt, c, p in zip(t.tolist(), chans, pk[i:j]):
+                w(tt, c, p)
+        self.records += m
 
     def feed_burst(self, data: "bytes | bytearray | memoryview", decoder: Optional[BurstDecoder] = None) -> None:
         """Take BURST-framed bytes (any split); framing errors are counted in ``burst_stats``."""

@@ -129,7 +129,7 @@ def sequence_stats(seq: np.ndarray, start: Optional[SequenceTracker] = None) -> 
     if len(s) == 0:
         return t
     d_all = np.diff(s) & 0xFFFF
-    if np.all(d_all == 1):
+    if np.all(d_all == 1) and (t.last is None or ((int(s[0]) - t.last) & 0xFFFF) == 1):
         t.update(int(s[0]))
         t.received += len(s) - 1
         t.last = int(s[-1])
