@@ -5,19 +5,21 @@ Not collected by pytest (the file name does not match ``test_*.py``).  Needs the
 /work/shared/tools/perl/README.md says (``setup.sh``) and ``PERL5LIB`` pointing at it; when PERL5LIB
 is unset, ``~/.cache/fastpack-perl/perl/lib/perl5`` is tried.  See tests/interop/README.md.
 
-Checks, for seeded random streams in plain and namespace mode:
+Checks, for seeded random streams in plain and namespace mode (tests/interop/README.md has the table):
 
-a. ``encode``: our Encoder -> ``fp_decode.pl`` vs our Decoder (and vs the records written):
-   every message (time bits, name/id, payload, meta_ok for id 0) and the leftover.
-b. ``perl-encode``: JSON lines -> ``fp_encode.pl`` -> bytes must equal our Encoder's bytes, and our
-   Decoder must give back the records written.
-c. ``cut``: the stream cut at a random point -> Perl's messages + leftover vs our Decoder's records +
-   ``Decoder.buffered`` (our Decoder is fed in random chunks).
-d. ``archive``: (when ``fastodin.archive`` has a Writer) an archive written by our Writer,
-   ``zstd -dc`` -> ``fp_decode.pl ns`` must see exactly the records written.
-e. ``raw-ns``: hand-built streams (redefinitions, unknown ids, names ``""``/``"0"``, id-0 payload
-   ``"0"``) decoded in namespace mode by both decoders ("we return exactly what the Perl decoder
-   returns", spec/fastpack.md §3).
+* ``encode``: our Encoder -> ``fp_decode.pl`` vs our Decoder (and vs the records written):
+  every message (time bits, name/id, payload, meta_ok for id 0) and the leftover.
+* ``perl-encode``: JSON lines -> ``fp_encode.pl`` -> bytes must equal our Encoder's, and our
+  Decoder must give back the records written.
+* ``cut``: the stream cut at a random point -> Perl's messages + leftover vs our Decoder's records +
+  ``Decoder.buffered`` (our Decoder is fed in random chunks).
+* ``columns``: decode_columns / channel_array vs Perl.
+* ``raw-ns`` / ``raw-ns-falsy``: hand-built streams (redefinitions, unknown ids, id-0 payload ``"0"``;
+  -falsy: definitions named ``""``/``"0"``) decoded in namespace mode by both decoders ("we return
+  exactly what the Perl decoder returns", spec/fastpack.md section 3).
+* ``archive``: an archive written by ``fastodin.archive.Writer``, ``zstd -dc`` -> ``fp_decode.pl ns``
+  must see exactly the records written.
+* ``meta``: odd and random id-0 payloads: Perl decode_meta_payload vs our decode_meta.
 
 Every mismatch is shrunk to a small op list and printed as a runnable Python repro.
 
@@ -39,7 +41,7 @@ import time as _time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))  # run from a checkout without installing
@@ -476,7 +478,7 @@ def check_raw_ns(perl: Perl, ops: Sequence[Op], ns: bool, rng: random.Random) ->
         return d
     if pleft != oleft:
         return f"leftover: perl {pleft} != ours {oleft}"
-    return None
+    return compare_channels(data, p, True)
 
 
 def fixed_sizes(ops: Sequence[Op], rng: random.Random) -> List[Op]:
@@ -715,8 +717,10 @@ def repro(ops: Sequence[Op], ns: bool, category: str, extra: str = "") -> str:
             lines.append(f"enc.add(t('{thex(op[1])}'), {op[2]!r}, bytes.fromhex('{op[3].hex()}'))")
     lines.append("data = enc.take()" + extra)
     dec_ns = True if (ns or raw) else False
+    also = {"columns": " / decode_columns(data) / channel_array(data, channel, dtype)",
+            "raw-ns": " / channel_array(data, name, dtype)", "raw-ns-falsy": " / channel_array(data, name, dtype)"}
     lines.append(f"# then: perl fp_decode.pl {'ns' if dec_ns else 'plain'} on data  vs  "
-                 f"dec = Decoder(namespace={dec_ns}); dec.feed(data); list(dec)  [{category}]")
+                 f"dec = Decoder(namespace={dec_ns}); dec.feed(data); list(dec){also.get(category, '')}  [{category}]")
     return "\n".join(lines)
 
 
