@@ -18,12 +18,15 @@ indexed by hopping over its frames' headers.
 from __future__ import annotations
 
 import bisect
+import collections
+import concurrent.futures
 import fnmatch
 import heapq
 import math
 import mmap
 import os
 import struct
+import threading
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -83,6 +86,10 @@ def open_archive(path: Union[str, "os.PathLike[str]"], *, max_frame_size: int = 
     return Archive(path, max_frame_size=max_frame_size)
 
 
+def _what(what: Any) -> str:
+    return what.describe() if isinstance(what, FrameEntry) else str(what)
+
+
 def _pread(fd: int, n: int, off: int) -> bytes:
     if hasattr(os, "pread"):
         return os.pread(fd, n, off)
@@ -104,7 +111,7 @@ class Archive:
         self.path = os.fspath(path)
         self._max = max_frame_size
         self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-        self._dctx = zstandard.ZstdDecompressor()
+        self._tls = threading.local()   # one zstd decompressor per thread (they are not thread-safe)
         self._raw: Optional[Any] = None
         self.frames: List[FrameEntry] = []
         self.names: Dict[int, str] = {}
@@ -118,6 +125,7 @@ class Archive:
         self.complete = False
         self.file_meta: Dict[str, Any] = {}
         self._by_channel: Dict[int, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
         try:
             self.size = os.fstat(self._fd).st_size
             head = _pread(self._fd, 12, 0)
@@ -147,6 +155,9 @@ class Archive:
 
     def close(self) -> None:
         """Close the file."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
@@ -465,24 +476,27 @@ class Archive:
                         self.notes.append(f"channel {m.get('name')!r}: bad layout {exc!r}")
 
     # ---- frame access ---------------------------------------------------------------------------
-    def _decompress(self, raw: bytes, what: str, offset: int) -> bytes:
+    def _decompress(self, raw: bytes, what: Any, offset: int) -> bytes:
         try:
             _h, content, _ck = zstd_frame_header(raw[:18])
         except DataError as exc:
-            raise CorruptFrameError(f"{what}: {exc}", offset=offset) from None
+            raise CorruptFrameError(f"{_what(what)}: {exc}", offset=offset) from None
         if content is not None and content > self._max:
-            raise LimitError(f"{what}: frame claims {content} bytes > max_frame_size={self._max}",
+            raise LimitError(f"{_what(what)}: frame claims {content} bytes > max_frame_size={self._max}",
                              offset=offset, length=content, limit=self._max)
+        dctx = getattr(self._tls, "d", None)
+        if dctx is None:
+            dctx = self._tls.d = zstandard.ZstdDecompressor()
         try:
             if content is None:
-                data = self._dctx.decompressobj().decompress(raw)
+                data = dctx.decompressobj().decompress(raw)
             else:
-                data = self._dctx.decompress(raw, max_output_size=content)
+                data = dctx.decompress(raw, max_output_size=content)
         except zstandard.ZstdError as exc:
             cls = ChecksumError if "checksum" in str(exc).lower() else CorruptFrameError
-            raise cls(f"{what} is corrupt: {exc}", offset=offset) from None
+            raise cls(f"{_what(what)} is corrupt: {exc}", offset=offset) from None
         if content is not None and len(data) != content:
-            raise CorruptFrameError(f"{what}: decompressed to {len(data)} bytes, header says {content}", offset=offset)
+            raise CorruptFrameError(f"{_what(what)}: decompressed to {len(data)} bytes, header says {content}", offset=offset)
         return data
 
     def frame_data(self, e: FrameEntry) -> bytes:
@@ -494,11 +508,35 @@ class Archive:
         raw = _pread(self._fd, e.compressed_size, e.data_offset)
         if len(raw) != e.compressed_size:
             raise TruncatedError(f"{e.describe()}: file ends inside the frame", offset=e.data_offset)
-        data = self._decompress(raw, e.describe(), e.data_offset)
+        data = self._decompress(raw, e, e.data_offset)
         if len(data) != e.decompressed_size:
             raise CorruptFrameError(f"{e.describe()}: decompressed to {len(data)} bytes, index says "
                                     f"{e.decompressed_size}", offset=e.data_offset)
         return data
+
+    def _frames_data(self, frames: List[FrameEntry], ahead: int = 2) -> Iterator[Tuple[FrameEntry, bytes]]:
+        """``(entry, data)`` in order; the next ``ahead`` frames are read and decompressed on
+        helper threads meanwhile (zstd releases the GIL), so memory stays bounded."""
+        if len(frames) < 2 or self.format != "archive":
+            for e in frames:
+                yield e, self.frame_data(e)
+            return
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="fastodin-unzstd")
+        pending: "collections.deque[Tuple[FrameEntry, Any]]" = collections.deque()
+        it = iter(frames)
+        try:
+            for e in it:
+                pending.append((e, self._pool.submit(self.frame_data, e)))
+                if len(pending) > ahead:
+                    e0, f0 = pending.popleft()
+                    yield e0, f0.result()
+            while pending:
+                e0, f0 = pending.popleft()
+                yield e0, f0.result()
+        finally:
+            for _e, f in pending:
+                f.cancel()
 
     def _columns(self, e: FrameEntry, data: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(time, id, payload offset, length) of the user records of a frame (definitions and the
@@ -621,8 +659,9 @@ class Archive:
         return self._iter_time(frames, ids, start, end)
 
     def _frame_records(self, e: FrameEntry, ids: Optional[set], start: Optional[float],
-                       end: Optional[float]) -> Iterator[Record]:
-        data = self.frame_data(e)
+                       end: Optional[float], data: Any = None) -> Iterator[Record]:
+        if data is None:
+            data = self.frame_data(e)
         t, i, o, n = self._columns(e, data)
         m = self._mask(t, i, ids, start, end)
         if m is not None:
@@ -643,12 +682,16 @@ class Archive:
 
     def _iter_file(self, frames: List[FrameEntry], ids: Optional[set], start: Optional[float],
                    end: Optional[float]) -> Iterator[Record]:
-        for e in frames:
-            yield from self._frame_records(e, ids, start, end)
+        for e, data in self._frames_data(frames):
+            yield from self._frame_records(e, ids, start, end, data)
 
     def _iter_time(self, frames: List[FrameEntry], ids: Optional[set], start: Optional[float],
                    end: Optional[float]) -> Iterator[Record]:
         order = sorted(frames, key=lambda e: (e.t_min, e.frame_no))
+        if all(order[k].t_min > order[k - 1].t_max for k in range(1, len(order))):
+            # disjoint frames (each sorted): their concatenation is in time order
+            yield from self._iter_file(order, ids, start, end)
+            return
         heap: List[Tuple[float, int, int, Record, Iterator[Record]]] = []
         nxt = 0
         seq = 0
@@ -690,8 +733,7 @@ class Archive:
         chunks: List[np.ndarray] = []
         objs: List[Any] = []
         width = -1
-        for e in self._frames_for(ids, start, end):
-            data = self.frame_data(e)
+        for e, data in self._frames_data(self._frames_for(ids, start, end)):
             t, i, o, n = self._columns(e, data)
             m = self._mask(t, i, ids, start, end)
             t, o, n = t[m], o[m], n[m]
@@ -756,46 +798,79 @@ class Archive:
         layout come from :meth:`read`.
         """
         ids = self.channel_ids(channels)
-        parts: Dict[int, List[Tuple[np.ndarray, Any]]] = {}
-        for e in self._frames_for(ids, start, end):
-            data = self.frame_data(e)
+        frames = self._frames_for(ids, start, end)
+        # exact sizes from the index when no time range is given: fill preallocated arrays
+        total: Dict[int, int] = {}
+        if start is None and end is None:
+            for e in frames:
+                for cid, c in e.channels.items():
+                    if ids is None or cid in ids:
+                        total[cid] = total.get(cid, 0) + c[0]
+        filled: Dict[int, int] = {}
+        outs: Dict[int, List[Any]] = {}      # cid -> [times, values or None, list of pieces]
+        for e, data in self._frames_data(frames):
             t, i, o, n = self._columns(e, data)
-            m = self._mask(t, i, ids, start, end)
+            m = self._mask(t, i, None, start, end)
             if m is not None:
                 t, i, o, n = t[m], i[m], o[m], n[m]
             if not t.shape[0]:
                 continue
-            u8 = np.frombuffer(data, np.uint8)
-            order = np.argsort(i, kind="stable")
-            si = i[order]
-            starts = np.flatnonzero(np.concatenate(([True], si[1:] != si[:-1])))
-            bounds = np.append(starts, si.shape[0]).tolist()
-            for k, cid in enumerate(si[starts].tolist()):
-                sel = order[bounds[k]:bounds[k + 1]]
-                ct, co, cn = t[sel], o[sel], n[sel]
+            cids = [c for c in e.channels if ids is None or c in ids]
+            for cid in cids:
+                sel = np.flatnonzero(i == cid) if len(e.channels) > 1 else None
+                ct, co, cn = (t, o, n) if sel is None else (t[sel], o[sel], n[sel])
+                cnt = ct.shape[0]
+                if not cnt:
+                    continue
                 L = int(cn[0])
                 if bool((cn == L).all()):
-                    if ct.shape[0] > 1 and o[1] > o[0] and bool((np.diff(co) == co[1] - co[0]).all()):
-                        v = np.lib.stride_tricks.as_strided(u8[int(co[0]):], shape=(ct.shape[0], L),
-                                                            strides=(int(co[1] - co[0]), 1)).copy()
+                    st = int(co[1] - co[0]) if cnt > 1 else 0
+                    if cnt > 1 and st >= L and bool((co[1:] - co[:-1] == st).all()):
+                        v = np.ndarray((cnt,), dtype=np.dtype((np.void, L)) if L else np.dtype("V0"),
+                                       buffer=data, offset=int(co[0]), strides=(st,))
                     else:
-                        v = u8[co[:, None] + np.arange(L)]
+                        v = np.frombuffer(data, np.uint8)[co[:, None] + np.arange(L)].view(
+                            np.dtype((np.void, L)) if L else np.dtype("V0")).reshape(cnt) if L else \
+                            np.zeros(cnt, np.dtype("V0"))
                 else:
                     mv = memoryview(data)
-                    v = np.empty(ct.shape[0], object)
+                    v = np.empty(cnt, object)
                     v[:] = [bytes(mv[a:a + b]) for a, b in zip(co.tolist(), cn.tolist())]
-                parts.setdefault(cid, []).append((ct, v))
+                slot = outs.get(cid)
+                if slot is None:
+                    tot = total.get(cid)
+                    if tot is not None and v.dtype != object:
+                        slot = outs[cid] = [np.empty(tot, np.float64), np.empty(tot, v.dtype), None]
+                    else:
+                        slot = outs[cid] = [None, None, []]
+                    filled[cid] = 0
+                if slot[2] is None and (v.dtype != slot[1].dtype or filled[cid] + cnt > slot[0].shape[0]):
+                    k = filled[cid]
+                    slot[2] = [(slot[0][:k], slot[1][:k])]
+                if slot[2] is None:
+                    k = filled[cid]
+                    slot[0][k:k + cnt] = ct
+                    slot[1][k:k + cnt] = v
+                    filled[cid] = k + cnt
+                else:
+                    slot[2].append((ct, v))
         out: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
-        for cid, lst in parts.items():
+        for cid, (tt, vv, pieces) in outs.items():
             name = self.names.get(cid, "0" if cid == 0 else f"#{cid}")
-            ts = np.concatenate([p[0] for p in lst])
-            vs = [p[1] for p in lst]
-            if all(v.dtype != object for v in vs) and len({v.shape[1] for v in vs}) == 1:
-                vals = np.concatenate(vs)
+            if pieces is not None:
+                tt = np.concatenate([p[0] for p in pieces]) if pieces else np.empty(0)
+                vs = [p[1] for p in pieces]
+                if len({v.dtype for v in vs}) == 1 and vs[0].dtype != object:
+                    vv = np.concatenate(vs)
+                else:
+                    vv = np.empty(tt.shape[0], object)
+                    vv[:] = [row if isinstance(row, bytes) else bytes(row) for v in vs for row in v]
             else:
-                vals = np.empty(ts.shape[0], object)
-                vals[:] = [bytes(row) if not isinstance(row, bytes) else row for v in vs for row in v]
-            out[name] = (ts, vals)
+                k = filled[cid]
+                tt, vv = tt[:k], vv[:k]
+            if vv.dtype != object:
+                vv = vv.view(np.uint8).reshape(vv.shape[0], vv.dtype.itemsize)
+            out[name] = (tt, vv)
         return out
 
     def _channel_frames(self, cid: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
