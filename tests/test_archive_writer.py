@@ -359,3 +359,21 @@ def test_vrs_style_api(tmp_path):
     with open_archive(tmp_path / "a.fastpack.zst") as ar:
         assert ar.read("cam:state")[1]["temp"].tolist() == [np.float32(36.6)]
         assert [bytes(r.payload) for r in ar.records("cam")] == [b"raw"]
+
+
+def test_limits(tmp_path):
+    from fastodin.errors import LimitError
+
+    with Writer(tmp_path / "l.fastpack.zst", frame_size=1 << 22) as w:
+        with pytest.raises(LimitError):
+            w.write(0.0, "n" * 70000, b"x")
+        with pytest.raises(LimitError):
+            w.create_stream("s" * 70000)
+        # tiny records: frames hold at most 65535 records (u16 counts in the index stay valid)
+        w.write_many(np.zeros(70000), "many", np.zeros((70000, 0), np.uint8))
+        for k in range(300):
+            w.write(1.0, f"c{k}", b"")
+    with open_archive(tmp_path / "l.fastpack.zst") as ar:
+        assert all(e.n_records <= 0xFFFF for e in ar.frames)
+        assert ar.info()["channels"]["many"]["count"] == 70000
+        assert ar.info()["records"] == 70300

@@ -30,7 +30,7 @@ import numpy as np
 import zstandard
 
 from ..columns import encode_columns, scan
-from ..errors import FastOdinError, TimestampOrderError, UsageError
+from ..errors import FastOdinError, LimitError, TimestampOrderError, UsageError
 from ..metadata import encode_meta
 from ..namespace import Namespace, name_to_bytes
 from .index import FrameEntry, consolidated_payload, entry_payload
@@ -58,6 +58,8 @@ DEFAULT_LARGE_PAYLOAD = 4096
 _HDR = struct.Struct("<dII")
 _PAD = [b"", b"\0" * 7, b"\0" * 6, b"\0" * 5, b"\0" * 4, b"\0" * 3, b"\0" * 2, b"\0"]
 _INF = math.inf
+#: records per frame at most (keeps the index's u16 channel/name/metadata counts in range)
+_MAX_FRAME_RECORDS = 0xFFFF
 _META_TAG = b'{"fastodin":' 
 
 
@@ -245,6 +247,9 @@ class Writer:
         if not isinstance(name, str) or not name or name == "0":
             raise UsageError(f"stream name must be a non-empty str, not {name!r}")
         sid = name if not flavor else f"{name}/{flavor}"
+        if len(name_to_bytes(sid)) > 0xFFFF - 16:
+            raise LimitError(f"stream id of {len(name_to_bytes(sid))} bytes is too long for the index (65519)",
+                             length=len(name_to_bytes(sid)), limit=0xFFFF - 16)
         if sid in self._streams:
             raise UsageError(f"stream {sid!r} already exists (give it another flavor)")
         for ch in (sid, sid + ":config", sid + ":state"):
@@ -440,6 +445,9 @@ class Writer:
             return ch
         if not isinstance(name, str):
             raise UsageError(f"channel names are str (or 0 for metadata), not {type(name).__name__}")
+        if len(name_to_bytes(name)) > 0xFFFF:
+            raise LimitError(f"channel name of {len(name_to_bytes(name))} bytes exceeds the index limit of 65535",
+                             length=len(name_to_bytes(name)), limit=0xFFFF)
         if group is None:
             for s in self._streams.values():
                 if name in (s.id, s.id + ":config", s.id + ":state"):
@@ -589,7 +597,7 @@ class Writer:
             if special is not None:
                 special = special[order]
             offs = np.cumsum(sizes) - sizes + 16
-        if len(data) <= self._frame_size or n == 1:
+        if (len(data) <= self._frame_size and n <= _MAX_FRAME_RECORDS) or n == 1:
             self._write_frame(g, data, times, ids, offs, lens, special)
             return
         ends = offs + lens.astype(np.int64) + (-lens.astype(np.int64) & 7)
@@ -597,7 +605,7 @@ class Writer:
         while start_i < n:
             base = int(ends[start_i - 1]) if start_i else 0
             stop_i = int(np.searchsorted(ends, base + self._frame_size, side="right"))
-            stop_i = min(max(stop_i, start_i + 1), n)
+            stop_i = min(max(stop_i, start_i + 1), n, start_i + _MAX_FRAME_RECORDS)
             end_b = int(ends[stop_i - 1])
             sl = slice(start_i, stop_i)
             self._write_frame(g, data[base:end_b], times[sl], ids[sl], offs[sl] - base, lens[sl],
@@ -638,7 +646,7 @@ class Writer:
                     channels[cid] = (int(counts[k]), int(nbytes[k]), float(ctmin[k]), float(ctmax[k]))
         e = FrameEntry(frame_no=0, n_records=int(times.shape[0]), data_offset=0, compressed_size=0,
                        decompressed_size=len(raw), stream_offset=0, t_min=float(times.min()),
-                       t_max=float(times.max()), group=g.gid, channels=channels, names=names, meta=meta)
+                       t_max=float(times.max()), group=g.gid & 0xFFFF, channels=channels, names=names, meta=meta)
         if self._pool is None:
             self._emit(e, self._compress(g.level, raw))
             return
