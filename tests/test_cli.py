@@ -59,30 +59,8 @@ def test_demo_no_arguments_any_cwd(tmp_path):
     assert info["time"][1] - info["time"][0] > 4.5  # a few seconds of recorded time
 
 
-def test_demo_codec_path(tmp_path):
-    p = fo("demo", "--codec", "--seconds", "0.5", cwd=tmp_path)
-    assert p.returncode == 0, p.err
-    assert "verified" in p.out
-    assert (tmp_path / "demo.fastpack").stat().st_size > 0
-    for name in ("imu.accel_x", "motor.speed"):
-        assert name in p.out
-
-
-def test_demo_output_file_is_real_fastpack(tmp_path):
-    out = tmp_path / "x.fastpack"
-    p = fo("demo", "--codec", "-o", str(out), "--seconds", "0.2", cwd=tmp_path)
-    assert p.returncode == 0, p.err
-    from fastodin import decode
-
-    recs = decode(out.read_bytes(), namespace=True)
-    names = {r.name for r in recs if r.name}
-    assert len(names) == 5
-    assert sum(1 for r in recs if r.name == "imu.accel_x") == 200
-    assert recs[0].id == 0 and recs[0].meta()["fastodin_demo"] == 1
-
-
 def test_demo_unwritable_output_is_io_error(tmp_path):
-    p = fo("demo", "-o", str(tmp_path / "no" / "such" / "dir" / "x.fastpack"))
+    p = fo("demo", "-o", str(tmp_path / "no" / "such" / "dir" / "x.fastpack.zst"))
     line = one_line_error(p, 3)
     assert "no/such/dir" in line
 
@@ -119,12 +97,12 @@ def test_unknown_command_one_line():
 
 
 def test_main_in_process_returns_code(tmp_path, capsys):
-    assert main(["demo", "--codec", "-o", str(tmp_path / "a.fastpack"), "--seconds", "0.05"]) == 0
+    assert main(["demo", "-o", str(tmp_path / "a.fastpack.zst"), "--seconds", "0.2"]) == 0
     assert "verified" in capsys.readouterr().out
 
 
 def test_debug_shows_traceback(tmp_path):
-    p = fo("demo", "--debug", "-o", str(tmp_path / "no" / "x.fastpack"))
+    p = fo("demo", "--debug", "-o", str(tmp_path / "no" / "x.fastpack.zst"))
     assert p.returncode == 3
     assert "Traceback" in p.err
 

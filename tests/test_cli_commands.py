@@ -58,9 +58,17 @@ def demo(work):
 
 @pytest.fixture(scope="module")
 def rawfp(work):
+    """A raw FastPack file (not ODIN): id-0 metadata + 5 named channels of two f64, 200 records each."""
+    from fastodin import Encoder
+
+    enc = Encoder(namespace=True)
+    enc.add_meta(0.0, {"fastodin_demo": 1})
+    names = ["imu.accel_x", "imu.accel_y", "imu.gyro_z", "motor.current", "motor.speed"]
+    for j in range(200):
+        for k, nm in enumerate(names):
+            enc.add(j / 1000 + k / 5000, nm, np.array([j, -k], np.float64).tobytes())
     out = work / "codec.fastpack"
-    p = fo("demo", "--codec", "-o", str(out), "--seconds", "0.2")
-    assert p.returncode == 0, p.err
+    out.write_bytes(enc.take())
     return out
 
 
