@@ -665,3 +665,85 @@ def test_truncated_archive(cmd, extra, truncated, work):
 
 def test_directory_is_not_a_file(work):
     one_line_error(fo("info", str(work)), 3)
+
+
+# -- typed non-ODIN recordings (layouts, streams, tags) ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def layout_archive(work):
+    from fastodin.archive.writer import Writer
+
+    p = work / "lay.fastpack.zst"
+    with Writer(p) as w:
+        w.set_tag("site", "lab")
+        s = w.create_stream("imu", flavor="left")
+        s.set_tag("model", "x1")
+        s.data_layout.vector3d("accel").scalar("temp", "float32")
+        s.config(0.0)
+        for i in range(5):
+            s.data(i * 0.1, (i, 2.0, 3.0), 20.0 + i)
+        st = np.zeros(3, dtype=[("a", "<i2"), ("b", "<f8", (2,))])
+        st["a"] = [1, 2, 3]
+        st["b"][:, 1] = [0.5, 1.5, 2.5]
+        w.write_many([0.0, 0.1, 0.2], "struct", st)
+    return p
+
+
+def test_info_cat_export_with_layouts(layout_archive, work):
+    p = fo("info", str(layout_archive))
+    assert p.returncode == 0, p.err
+    assert 'site="lab"' in p.out and "imu/left flavor=left" in p.out and '"model": "x1"' in p.out
+    rows = [json.loads(l) for l in fo("cat", str(layout_archive), "-c", "imu/left").out.splitlines()]
+    assert [r["values"]["temp"] for r in rows] == [20.0, 21.0, 22.0, 23.0, 24.0]
+    assert rows[2]["values"]["accel"] == [2.0, 2.0, 3.0]
+    srows = [json.loads(l) for l in fo("cat", str(layout_archive), "-c", "struct").out.splitlines()]
+    assert [r["values"]["a"] for r in srows] == [1, 2, 3] and srows[1]["values"]["b"] == [0.0, 1.5]
+    d = work / "laycsv"
+    assert fo("export", str(layout_archive), "-o", str(d), "--csv").returncode == 0
+    st = list(csv.reader((d / "struct.csv").read_text().splitlines()))
+    assert st[0] == ["time", "a", "b[0]", "b[1]"] and st[3] == ["0.2", "3", "0.0", "2.5"]
+    imu = list(csv.reader((d / "imu_left.csv").read_text().splitlines()))
+    assert imu[0] == ["time", "accel[0]", "accel[1]", "accel[2]", "temp"] and len(imu) == 6
+
+
+def test_record_with_odin_db_types_identifier_only_sets(work):
+    sim = Simulator(seed=2, self_describing=False)  # 0x01 identifiers only: no names, no types
+    data = burst_encode_many(sim.packets(duration=0.3))
+    db = work / "sim.odin.json"
+    db.write_text(json.dumps(sim.odin_db()))
+    plain_out, typed_out = work / "nodb.fastpack.zst", work / "withdb.fastpack.zst"
+    assert fo("record", "-o", str(plain_out), "--stdin", input=data).returncode == 0
+    assert fo("record", "-o", str(typed_out), "--stdin", "--odin-db", str(db), input=data).returncode == 0
+    raw = json.loads(fo("cat", str(plain_out), "-c", "odin/set/0x????", "-n", "1").out)
+    typed = json.loads(fo("cat", str(typed_out), "-c", "odin/set/0x????", "-n", "1").out)
+    assert all(k.startswith("0x") for k in raw["values"] if k not in ("timestamp", "sequence"))
+    assert any("." in k for k in typed["values"])  # dotted global names from the OdinDB
+    bad = work / "bad.odin.json"
+    bad.write_text("{not json")
+    one_line_error(fo("record", "-o", str(work / "x.fastpack.zst"), "--stdin", "--odin-db", str(bad), input=data), 1)
+
+
+def test_record_status_line_on_a_tty(work):
+    """With stderr on a terminal, record draws a live status line (packets, rate, gaps, CRC)."""
+    import pty
+
+    master, slave = pty.openpty()
+    out = work / "tty.fastpack.zst"
+    e = dict(os.environ, PYTHONPATH=str(REPO))
+    p = subprocess.Popen([PY, "-m", "fastodin", "record", "-o", str(out), "--udp", "127.0.0.1:0", "--duration", "1.5"],
+                         stdout=subprocess.PIPE, stderr=slave, env=e)
+    os.close(slave)
+    buf = b""
+    while True:
+        try:
+            d = os.read(master, 4096)
+        except OSError:
+            break
+        if not d:
+            break
+        buf += d
+    p.wait(30)
+    os.close(master)
+    assert p.returncode == 0
+    txt = buf.decode(errors="replace")
+    assert "rec 0 pkts" in txt and "gaps 0" in txt and "CRC errors 0" in txt

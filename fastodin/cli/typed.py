@@ -4,8 +4,8 @@
 id-0 metadata the mapping writes) and then turns a record into a flat ``{column: value}`` dict of
 plain Python values, or ``None`` when nothing is known about its payload.
 
->>> plain(np.float32(1.5)), plain(b"ab\\x00\\x00"), plain(np.array([1, 2]))
-(1.5, 'ab', [1, 2])
+>>> plain(np.float32(1.5)), plain(b"ab\\x00\\x00"), plain(np.array([1, 2])), plain(np.void(bytes(2)))
+(1.5, 'ab', [1, 2], '0000')
 """
 from __future__ import annotations
 
@@ -23,9 +23,13 @@ _EVENT = struct.Struct("<BHBIH")
 def plain(v: Any) -> Any:
     """A JSON-friendly Python value: numpy -> Python, NUL-padded ASCII bytes -> str, else hex."""
     if isinstance(v, np.ndarray):
+        if v.dtype.kind == "V" and v.dtype.names is None:
+            return [bytes(x).hex() for x in v.reshape(-1)]
         if v.dtype.kind in "SV":
             return [plain(x) for x in v.tolist()]
         return v.tolist()
+    if isinstance(v, np.void) and v.dtype.names is None:
+        return bytes(v).hex()  # raw entry bytes (no type known): hex, never guessed as text
     if isinstance(v, np.generic):
         v = v.item()
     if isinstance(v, (bytes, bytearray, memoryview)):
