@@ -20,6 +20,8 @@ Checks, for seeded random streams in plain and namespace mode (tests/interop/REA
 * ``archive``: an archive written by ``fastodin.archive.Writer``, ``zstd -dc`` -> ``fp_decode.pl ns``
   must see exactly the records written.
 * ``meta``: odd and random id-0 payloads: Perl decode_meta_payload vs our decode_meta.
+* ``open-raw``: a raw ``.fastpack`` file opened with ``fastodin.open()``: ``records()`` and
+  ``records(channels=name)`` vs the Perl namespace decoder.
 
 Every mismatch is shrunk to a small op list and printed as a runnable Python repro.
 
@@ -151,7 +153,7 @@ class Perl:
 
 
 FUZZ_META_IN_STREAMS = False  # --meta-fuzz-in-streams
-CATEGORIES = ["encode", "perl-encode", "cut", "columns", "raw-ns", "raw-ns-falsy", "archive", "meta"]
+CATEGORIES = ["encode", "perl-encode", "cut", "columns", "raw-ns", "raw-ns-falsy", "archive", "meta", "open-raw"]
 
 
 def rand_time_bits(rng: random.Random) -> int:
@@ -606,6 +608,10 @@ def check_archive(perl: Perl, ops: Sequence[Op], params: Dict[str, int], rng: ra
         if r.returncode:
             return f"zstd -dc failed: {r.stderr.decode(errors='replace')[:300]}"
         raw = r.stdout
+        return _check_archive_stream(perl, raw, path, ops, rng)
+
+
+def _check_archive_stream(perl: Perl, raw: bytes, path: Path, ops: Sequence[Op], rng: random.Random) -> Optional[str]:
     p, pleft = perl.decode(raw, True)
     p = perl_lines(p)
     if pleft:
@@ -629,6 +635,58 @@ def check_archive(perl: Perl, ops: Sequence[Op], params: Dict[str, int], rng: ra
     d = diff_lines("perl(archive)", p, "ours(archive)", o)
     if d:
         return d
+    import fastodin
+
+    for order in ("file", "time"):
+        with fastodin.open(str(path)) as a:
+            recs = record_lines(a.records(order=order))
+        if order == "time":
+            ts = [f64(int.from_bytes(bytes.fromhex(r[0]), "little")) for r in recs]
+            if any(y < x for x, y in zip(ts, ts[1:])):
+                return "fastodin.open(archive).records(order='time') is not in time order"
+        mine = sorted(recs)
+        if SELF_TEST and mine:
+            mine = mine[1:]
+        if mine != want:
+            gs, ws = set(mine), set(want)
+            return (f"fastodin.open(archive).records(order={order!r}) gives {len(mine)} records, "
+                    f"{len(want)} written; missing e.g. {[list(x) for x in sorted(ws - gs)[:2]]}, "
+                    f"unexpected e.g. {[list(x) for x in sorted(gs - ws)[:2]]}")
+    return None
+
+
+def record_lines(records: Any) -> List[Line]:
+    out: List[Line] = []
+    for r in records:
+        p = bytes(r.payload)
+        key = f"i:{r.id}" if r.name is None else "n:" + name_to_bytes(r.name).hex()
+        out.append((thex(bits_of(r.time)), key, p.hex(), meta_ok(p) if key == "i:0" else None))
+    return out
+
+
+def check_open_raw(perl: Perl, ops: Sequence[Op], ns: bool, rng: random.Random) -> Optional[str]:
+    """A raw .fastpack file opened with fastodin.open(): records() (all, then per channel name)
+    must equal what the Perl namespace decoder reads from the same file."""
+    import fastodin
+
+    data = our_encode(ops, True)
+    p, pleft = perl.decode(data, True)
+    p = perl_lines(p)
+    with tempfile.TemporaryDirectory() as td:
+        path = Path(td) / "x.fastpack"
+        path.write_bytes(data)
+        with fastodin.open(str(path)) as a:
+            d = diff_lines("perl", p, "fastodin.open(raw).records()", record_lines(a.records()))
+            if d:
+                return d
+            names = sorted({m[1] for m in p if m[1] != "i:0"})
+            for k in rng.sample(names, min(3, len(names))):
+                name = bytes.fromhex(k[2:]).decode("utf-8", "surrogateescape")
+                want = [m for m in p if m[1] == k]
+                d = diff_lines(f"perl[{k}]", want, f"records(channels={name!r})",
+                               record_lines(a.records(channels=name)))
+                if d:
+                    return d
     return None
 
 
@@ -644,7 +702,8 @@ def archive_repro(ops: Sequence[Op], params: Dict[str, int]) -> str:
             lines.append("    w.flush()")
         else:
             lines.append(f"    w.write(t('{thex(op[1])}'), {op[2]!r}, bytes.fromhex('{op[3].hex()}'))")
-    lines.append("# then: zstd -dc x.fastpack.zst | perl fp_decode.pl ns  [archive]")
+    lines.append("# then: zstd -dc x.fastpack.zst | perl fp_decode.pl ns  vs  Decoder(namespace=True) on the same bytes"
+                 "  vs  fastodin.open('x.fastpack.zst').records(order='file'|'time')  [archive]")
     return "\n".join(lines)
 
 
@@ -718,7 +777,8 @@ def repro(ops: Sequence[Op], ns: bool, category: str, extra: str = "") -> str:
     lines.append("data = enc.take()" + extra)
     dec_ns = True if (ns or raw) else False
     also = {"columns": " / decode_columns(data) / channel_array(data, channel, dtype)",
-            "raw-ns": " / channel_array(data, name, dtype)", "raw-ns-falsy": " / channel_array(data, name, dtype)"}
+            "raw-ns": " / channel_array(data, name, dtype)", "raw-ns-falsy": " / channel_array(data, name, dtype)",
+            "open-raw": " / open('x.fastpack','wb').write(data); fastodin.open('x.fastpack').records(channels=...)"}
     lines.append(f"# then: perl fp_decode.pl {'ns' if dec_ns else 'plain'} on data  vs  "
                  f"dec = Decoder(namespace={dec_ns}); dec.feed(data); list(dec){also.get(category, '')}  [{category}]")
     return "\n".join(lines)
@@ -768,6 +828,10 @@ def run_case(perl: Perl, seed: int, cat: str, ns: bool, max_records: int, do_shr
         fn = lambda o: check_columns(perl, o, ns, random.Random(seed + 1), drop)  # noqa: E731
     elif cat in ("raw-ns", "raw-ns-falsy"):
         fn = lambda o: check_raw_ns(perl, o, True, random.Random(seed + 1))  # noqa: E731
+    elif cat == "open-raw":
+        if rng.random() < 0.5:
+            ops = gen_raw_ops(rng, max_records * 2, False)
+        fn = lambda o: check_open_raw(perl, o, True, random.Random(seed + 1))  # noqa: E731
     elif cat == "archive":
         ops = archive_ops(ops, rng)
         params = {"frame_size": rng.choice([1024, 4096, 1 << 20]), "large_payload": rng.choice([64, 256, 4096])}
@@ -838,7 +902,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     jobs = []
     for cat in cats:
         ci = CATEGORIES.index(cat)
-        modes = [True] if cat in ("raw-ns", "raw-ns-falsy", "archive") else [False, True]
+        modes = [True] if cat in ("raw-ns", "raw-ns-falsy", "archive", "open-raw") else [False, True]
         for ns in modes:
             for i in range(args.cases):
                 seed = args.seed * 1_000_003 + ci * 100_000 + (50_000 if ns else 0) + i
