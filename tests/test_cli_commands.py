@@ -747,3 +747,13 @@ def test_record_status_line_on_a_tty(work):
     assert p.returncode == 0
     txt = buf.decode(errors="replace")
     assert "rec 0 pkts" in txt and "gaps 0" in txt and "CRC errors 0" in txt
+
+
+def test_replay_reemits_identifiers(demo):
+    path, pk = demo
+    p = fo("replay", str(path), "--stdout", "--speed", "0", "--identifier-interval", "0.5")
+    assert p.returncode == 0, p.err
+    got = burst_decode(p.stdout)
+    ident = lambda xs: [x for x in xs if x[0] in (0x01, 0x03, 0x04)]
+    assert [x for x in got if x[0] in (0x02, 0x0B)] == [x for x in pk if x[0] in (0x02, 0x0B)]
+    assert len(ident(got)) > len(ident(pk))

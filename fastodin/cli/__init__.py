@@ -114,6 +114,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (DataError, FastOdinError, ValueError) as e:
         if debug:
             traceback.print_exc()
+        if isinstance(e.__cause__, OSError):  # e.g. the archive writer thread hit a full disk
+            print(f"{prog}: error: {one_line(_io_message(e.__cause__))}", file=sys.stderr)
+            return EXIT_IO
         from ..errors import ChecksumError, CorruptFrameError, TruncatedError
 
         hint = ""

@@ -262,15 +262,17 @@ def run(args: Any) -> int:
 
                 items = timed_packets(odin_records(ar, args.start, args.end, chans or "odin/*"))
             total = None
+        speed = args.speed
         if args.identifier_interval is not None and fmt != "fastpack":
+            if not args.identifier_interval > 0:
+                raise CliError("--identifier-interval must be > 0 seconds", EXIT_USAGE)
             from ..odin.replay import replay as odin_replay
 
-            pk = [p for _, p in items]
-            gen = odin_replay(pk, speed=0.0, identifier_interval=args.identifier_interval)
-            # replay() on a packet list times packets by their own timestamps
-            from ..odin.replay import timed_packets as tp
-
-            items = tp(list(gen))
+            # the library re-emits identifier packets (and paces); feed it what we selected
+            src = list(items)
+            items = ((0.0, p) for p in odin_replay([(t, "odin/", p) for t, p in src], speed=speed,
+                                                    identifier_interval=args.identifier_interval))
+            speed = 0.0
         if args.udp:
             host, port = parse_hostport(args.udp)
             out: _Out = _Udp(host, port)
@@ -285,7 +287,7 @@ def run(args: Any) -> int:
             if fmt == "burst":
                 from ..odin.burst import burst_encode
 
-                if args.speed <= 0 and not out.datagrams:
+                if speed <= 0 and not out.datagrams:
                     from ..odin.burst import burst_encode_many
 
                     batch: List[bytes] = []
@@ -300,11 +302,11 @@ def run(args: Any) -> int:
                         out.packet(burst_encode_many(batch))
                         out.sent += len(batch) - 1
                 else:
-                    for _, p in _paced(items, args.speed):
+                    for _, p in _paced(items, speed):
                         out.packet(burst_encode(p))
                         prog.update(out.sent)
             else:
-                for _, p in _paced(items, args.speed):
+                for _, p in _paced(items, speed):
                     out.packet(p)
                     if out.sent & 1023 == 0:
                         prog.update(out.sent)
