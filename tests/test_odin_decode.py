@@ -167,3 +167,13 @@ def test_mutated_captures_never_crash_decode_or_mapping(seed, flips, cuts):
     data, rep = convert_packets(pk)
     assert packets_from_fastpack(data) == pk
     assert decode(data).report["stats"]["packets"] == len(pk)
+
+
+def test_contiguous_columns_equal_views():
+    r = decode(Simulator(seed=6).packets(duration=1.0))
+    for t in r.values():
+        a = t.columns()
+        b = t.columns(contiguous=True)
+        assert list(a) == list(b)
+        for k in a:
+            assert b[k].flags.c_contiguous and np.array_equal(a[k], b[k])

@@ -20,6 +20,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from operator import itemgetter as _itemgetter
+
 from ..errors import OdinError, UsageError
 from .burst import BurstStats, burst_decode
 from .odindb import OdinDB
@@ -27,6 +29,8 @@ from .schema import SetDef
 from .sequence import unwrap_ticks
 from .stream import OdinStream
 from .table import DEFAULT_COUNTS_PER_SECOND, EventTable, SetTable
+
+_HEAD3 = _itemgetter(slice(0, 3))
 
 __all__ = ["decode", "decode_packets", "DecodeResult", "packets_from_fastpack", "detect_format"]
 
@@ -70,28 +74,71 @@ def _gather(a: np.ndarray, offs: np.ndarray, length: int) -> np.ndarray:
     return win[offs]
 
 
-def _decode_columns(a: np.ndarray, offs: np.ndarray, lens: np.ndarray, odin_db: Any,
-                    counts_per_second: float) -> DecodeResult:
+class _BufferSource:
+    """Packets as (offset, length) slices of one uint8 buffer."""
+
+    def __init__(self, a: np.ndarray, offs: np.ndarray, lens: np.ndarray) -> None:
+        self.a, self.offs, self.lens = a, offs, lens
+        n = len(offs)
+        h = np.zeros((n, 3), dtype=np.uint8)
+        for k in range(3):
+            m = lens > k
+            h[m, k] = a[offs[m] + k]
+        self.head = h
+
+    def packet(self, i: int) -> bytes:
+        o = int(self.offs[i])
+        return self.a[o:o + int(self.lens[i])].tobytes()
+
+    def rows(self, idx: np.ndarray, length: int) -> np.ndarray:
+        return _gather(self.a, self.offs[idx], length)
+
+
+class _ListSource:
+    """Packets as a list of bytes objects (no big join: each set's rows are joined once)."""
+
+    def __init__(self, pk: List[bytes]) -> None:
+        self.pk = pk
+        n = len(pk)
+        self.lens = np.fromiter(map(len, pk), dtype=np.int64, count=n)
+        heads = b"".join(map(_HEAD3, pk))
+        if len(heads) == 3 * n:
+            self.head = np.frombuffer(heads, dtype=np.uint8).reshape(n, 3)
+        else:  # some packets shorter than 3 bytes
+            h = np.zeros((n, 3), dtype=np.uint8)
+            for i, p in enumerate(pk):
+                h[i, :len(p[:3])] = list(p[:3])
+            self.head = h
+
+    def packet(self, i: int) -> bytes:
+        return self.pk[i]
+
+    def rows(self, idx: np.ndarray, length: int) -> np.ndarray:
+        il = idx.tolist()
+        if len(il) == 1:
+            sel = [self.pk[il[0]]]
+        else:
+            sel = _itemgetter(*il)(self.pk)
+        return np.frombuffer(b"".join(sel), dtype=np.uint8).reshape(len(il), length)
+
+
+def _decode_source(src: Any, odin_db: Any, counts_per_second: float) -> DecodeResult:
     res = DecodeResult()
     stream = OdinStream(odin_db)
     res.stream = stream
-    n = len(offs)
+    lens = src.lens
+    n = len(lens)
     st = stream.stats
     if n == 0:
         res.report = stream.report()
         return res
-    nonempty = lens > 0
-    types = np.full(n, -1, dtype=np.int16)
-    types[nonempty] = a[offs[nonempty]]
+    types = np.where(lens > 0, src.head[:, 0].astype(np.int16), -1)
     is_data = (types == 2) & (lens >= 10)
     # everything but well-formed-length DATA goes through the packet-by-packet state, in order
-    others = np.flatnonzero(~is_data)
+    others = np.flatnonzero(~is_data).tolist()
     ev: Dict[int, Tuple[list, list, list]] = {}
-    ol = offs[others].tolist()
-    ll = lens[others].tolist()
-    ab = a  # numpy view; slice + tobytes per non-data packet
-    for o, l in zip(ol, ll):
-        pkt = ab[o:o + l].tobytes()
+    for i in others:
+        pkt = src.packet(i)
         info = stream.process(pkt)
         if info.kind == "event":
             e = ev.get(info.key)
@@ -110,39 +157,41 @@ def _decode_columns(a: np.ndarray, offs: np.ndarray, lens: np.ndarray, odin_db: 
     st.packets += len(di)
     st.data += len(di)
     if len(di):
-        doff = offs[di]
-        keys = a[doff + 1].astype(np.int64) | (a[doff + 2].astype(np.int64) << 8)
+        hd = src.head[di]
+        keys = hd[:, 1].astype(np.int64) | (hd[:, 2].astype(np.int64) << 8)
         dlen = lens[di]
-        order = np.argsort(keys, kind="stable")
-        sk = keys[order]
-        bounds = np.flatnonzero(np.diff(sk)) + 1
-        starts = np.concatenate(([0], bounds))
-        ends = np.concatenate((bounds, [len(sk)]))
-        for s, e in zip(starts.tolist(), ends.tolist()):
-            sel = order[s:e]
-            sid = int(sk[s])
-            so = doff[sel]
+        ukeys = np.unique(keys)
+        if len(ukeys) <= 16:
+            groups = [(int(k), np.flatnonzero(keys == k)) for k in ukeys.tolist()]
+        else:
+            order = np.argsort(keys, kind="stable")
+            sk = keys[order]
+            bounds = np.flatnonzero(np.diff(sk)) + 1
+            starts = np.concatenate(([0], bounds)).tolist()
+            ends = np.concatenate((bounds, [len(sk)])).tolist()
+            groups = [(int(sk[s]), order[s:e]) for s, e in zip(starts, ends)]
+        for sid, sel in groups:
             sl = dlen[sel]
             hist = stream.history.get(sid, [])
             ulen = np.unique(sl)
             tables = []
             for L in ulen.tolist():
                 m = sl == L
-                rows_off = so[m] if len(ulen) > 1 else so
+                rows_idx = di[sel[m] if len(ulen) > 1 else sel]
                 defn = None
                 for d in reversed(hist):
                     if d.packet_size == L:
                         defn = d
                         break
                 if defn is None:
-                    cnt = int(np.count_nonzero(m))
+                    cnt = len(rows_idx)
                     if hist:
                         st.length_mismatches += cnt
                     else:
                         st.undefined_data += cnt
-                    res.undefined.setdefault(sid, []).extend(a[o:o + L].tobytes() for o in rows_off.tolist())
+                    res.undefined.setdefault(sid, []).extend(src.packet(i) for i in rows_idx.tolist())
                     continue
-                rows = _gather(a, rows_off, L)
+                rows = src.rows(rows_idx, L)
                 recs = rows.view(defn.packet_dtype()).reshape(-1)
                 tables.append(SetTable(defn, recs, counts_per_second))
             if not tables:
@@ -153,10 +202,14 @@ def _decode_columns(a: np.ndarray, offs: np.ndarray, lens: np.ndarray, odin_db: 
             for t in tables:
                 if t is not newest:
                     res.other_layouts.append(t)
-            tr = newest.sequence_stats
-            stream.sequences[sid] = tr
+            stream.sequences[sid] = newest.sequence_stats
     res.report = stream.report()
     return res
+
+
+def _decode_columns(a: np.ndarray, offs: np.ndarray, lens: np.ndarray, odin_db: Any,
+                    counts_per_second: float) -> DecodeResult:
+    return _decode_source(_BufferSource(a, offs, lens), odin_db, counts_per_second)
 
 
 def decode_packets(packets: Sequence["bytes | bytearray | memoryview"], odin_db: Any = None,
@@ -167,14 +220,9 @@ def decode_packets(packets: Sequence["bytes | bytearray | memoryview"], odin_db:
     0
     """
     pk = packets if isinstance(packets, list) else list(packets)
-    n = len(pk)
-    lens = np.fromiter(map(len, pk), dtype=np.int64, count=n)
-    joined = b"".join(pk)
-    a = np.frombuffer(joined, dtype=np.uint8)
-    offs = np.zeros(n, dtype=np.int64)
-    if n > 1:
-        np.cumsum(lens[:-1], out=offs[1:])
-    return _decode_columns(a, offs, lens, odin_db, counts_per_second)
+    if set(map(type, pk)) - {bytes}:
+        pk = [bytes(p) for p in pk]
+    return _decode_source(_ListSource(pk), odin_db, counts_per_second)
 
 
 # --------------------------------------------------------------------------------------------
