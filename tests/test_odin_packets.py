@@ -111,3 +111,10 @@ def test_crc_residue_property():
 def test_set_id_is_crc_over_le_ids():
     ids = [0x01010000, 0x02]
     assert set_id(ids) == crc16(b"\x00\x00\x01\x01\x02\x00\x00\x00")
+
+
+@settings(max_examples=200)
+@given(st.binary(max_size=300), st.integers(0, 0xFFFF))
+def test_fast_crc_equals_table_driven(data, init):
+    from fastodin.odin.crc import crc16_table
+    assert crc16(data, init) == crc16_table(data, init)

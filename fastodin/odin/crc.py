@@ -14,11 +14,12 @@ Property used by BURST verification: the CRC over ``data + crc16(data).to_bytes(
 from __future__ import annotations
 
 import struct
+from binascii import crc_hqx as _crc_hqx
 from typing import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["crc16", "set_id", "crc16_rows", "crc16_frames", "CRC_INIT", "TABLE"]
+__all__ = ["crc16", "crc16_table", "set_id", "crc16_rows", "crc16_frames", "CRC_INIT", "TABLE"]
 
 CRC_INIT = 0xFFFF
 _POLY = 0x1021
@@ -52,10 +53,23 @@ def _table16() -> np.ndarray:
 
 
 def crc16(data: "bytes | bytearray | memoryview", crc: int = CRC_INIT) -> int:
-    """CRC-16/CCITT-FALSE of ``data`` (table-driven), optionally continuing from ``crc``.
+    """CRC-16/CCITT-FALSE of ``data``, optionally continuing from ``crc``.
+
+    Uses the standard library's ``binascii.crc_hqx`` (the same polynomial, non-reflected, no
+    xorout: CRC-CCITT with a caller-chosen init), ~20x faster than :func:`crc16_table`, to which
+    it is tested equal.
 
     >>> crc16(b"")
     65535
+    """
+    return _crc_hqx(data, crc)
+
+
+def crc16_table(data: "bytes | bytearray | memoryview", crc: int = CRC_INIT) -> int:
+    """Reference table-driven CRC-16/CCITT-FALSE (one table lookup per byte).
+
+    >>> hex(crc16_table(b"123456789"))
+    '0x29b1'
     """
     t = TABLE
     for b in bytes(data):
