@@ -27,6 +27,7 @@ import mmap
 import os
 import struct
 import threading
+from itertools import chain, repeat
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -660,6 +661,7 @@ class Archive:
 
     def _frame_records(self, e: FrameEntry, ids: Optional[set], start: Optional[float],
                        end: Optional[float], data: Any = None) -> Iterator[Record]:
+        """Records of one frame as a C-level iterator (no Python frame per record)."""
         if data is None:
             data = self.frame_data(e)
         t, i, o, n = self._columns(e, data)
@@ -667,23 +669,21 @@ class Archive:
         if m is not None:
             t, i, o, n = t[m], i[m], o[m], n[m]
         names = self.names
-        mv = memoryview(data)
-        new = tuple.__new__
         top = max(names, default=0)
-        if top < 4096:
-            nm = [names.get(k) for k in range(top + 1)]
-            if int(i.max(initial=0)) > top:
-                nm += [None] * (int(i.max()) - top)
+        hi = int(i.max(initial=0))
+        if top < 65536 and hi < 65536:
+            nm = [names.get(k) for k in range(max(top, hi) + 1)]
+            get = nm.__getitem__
         else:
-            nm = names  # type: ignore[assignment]
-        get = nm.__getitem__ if isinstance(nm, list) else names.get
-        for tt, ii, oo, ee in zip(t.tolist(), i.tolist(), o.tolist(), (o + n).tolist()):
-            yield new(Record, (tt, ii, mv[oo:ee], get(ii)))
+            get = names.get
+        il = i.tolist()
+        payloads = map(memoryview(data).__getitem__, map(slice, o.tolist(), (o + n).tolist()))
+        return map(tuple.__new__, repeat(Record), zip(t.tolist(), il, payloads, map(get, il)))
 
     def _iter_file(self, frames: List[FrameEntry], ids: Optional[set], start: Optional[float],
                    end: Optional[float]) -> Iterator[Record]:
-        for e, data in self._frames_data(frames):
-            yield from self._frame_records(e, ids, start, end, data)
+        return chain.from_iterable(self._frame_records(e, ids, start, end, data)
+                                   for e, data in self._frames_data(frames))
 
     def _iter_time(self, frames: List[FrameEntry], ids: Optional[set], start: Optional[float],
                    end: Optional[float]) -> Iterator[Record]:
