@@ -757,3 +757,12 @@ def test_replay_reemits_identifiers(demo):
     ident = lambda xs: [x for x in xs if x[0] in (0x01, 0x03, 0x04)]
     assert [x for x in got if x[0] in (0x02, 0x0B)] == [x for x in pk if x[0] in (0x02, 0x0B)]
     assert len(ident(got)) > len(ident(pk))
+
+
+def test_record_never_overwrites(work):
+    out = work / "keep.fastpack.zst"
+    out.write_bytes(b"precious")
+    line = one_line_error(fo("record", "-o", str(out), "--stdin", input=b""), 3)
+    assert "exists" in line and out.read_bytes() == b"precious"
+    assert fo("record", "-o", str(out), "--stdin", "--force", input=b"").returncode == 0
+    one_line_error(fo("record", "-o", str(work / "p.fastpack.zst"), "--stdin", "--preset", "bogus", input=b""), 2)

@@ -84,6 +84,7 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--flush-interval", type=float, default=1.0, metavar="S",
                    help="write a frame at least every S seconds: what a crash can lose (default 1)")
     p.add_argument("--quiet", "-q", action="store_true", help="no status line, no summary")
+    p.add_argument("--force", "-f", action="store_true", help="overwrite FILE if it exists")
 
 
 # -- output files ------------------------------------------------------------------------------------
@@ -103,9 +104,10 @@ def rotated_name(path: str, k: int) -> str:
 class ArchiveOutput:
     """The archive (or rotated series of archives) being written; ``open_next()`` on rotation."""
 
-    def __init__(self, path: str, preset: str, flush_interval: float, rotate: bool) -> None:
+    def __init__(self, path: str, preset: str, flush_interval: float, rotate: bool, force: bool = False) -> None:
         from ..archive.writer import Writer
 
+        self.force = force
         self._Writer = Writer
         self.path = path
         self.preset = preset
@@ -125,6 +127,8 @@ class ArchiveOutput:
         d = os.path.dirname(os.path.abspath(name))
         if not os.path.isdir(d):
             raise CliError(f"cannot write {name}: directory {d} does not exist", EXIT_IO)
+        if os.path.exists(name) and not self.force:
+            raise CliError(f"{name} exists: a recorder never overwrites a recording (use --force)", EXIT_IO)
         try:
             self.writer = self._Writer(name, preset=self.preset, flush_interval=self.flush_interval)
         except OSError as e:
@@ -340,6 +344,16 @@ def run(args: Any) -> int:
             odin_db = load_odin_db(args.odin_db)
         except (ValueError, KeyError, TypeError) as e:
             raise CliError(f"{args.odin_db}: not a usable OdinDB file: {e}", 1) from None
+    rotate = args.rotate_size is not None or args.rotate_time is not None
+    first = rotated_name(args.output, 0) if rotate else args.output
+    if os.path.exists(first) and not args.force:  # before waiting for any input
+        raise CliError(f"{first} exists: a recorder never overwrites a recording (use --force)", EXIT_IO)
+    from ..archive.writer import PRESETS
+
+    if args.preset.lower().lstrip("z") not in PRESETS and not args.preset.lstrip("-").isdigit():
+        raise CliError(f"unknown --preset {args.preset!r}; known: {', '.join(PRESETS)}", EXIT_USAGE)
+    if args.preset.lstrip("-").isdigit():
+        args.preset = int(args.preset)
     burst = bool(args.burst) or (not args.udp and not args.fastpack)
     stop = StopFlag()
     stop.install()
@@ -372,8 +386,7 @@ def run(args: Any) -> int:
         else:
             read = fd_reader(sys.stdin.fileno())
             what = "stdin"
-        rotate = args.rotate_size is not None or args.rotate_time is not None
-        out = ArchiveOutput(args.output, args.preset, args.flush_interval, rotate)
+        out = ArchiveOutput(args.output, args.preset, args.flush_interval, rotate, args.force)
         try:
             if args.fastpack:
                 sink: Any = FastPackSink(out, args.rotate_size, args.rotate_time)
