@@ -225,3 +225,14 @@ def test_bulk_add_many_equals_packet_by_packet(seed, edits):
     rb = cb.close()
     assert a.take() == b.take()
     assert ra == rb
+
+
+def test_add_after_close_is_an_error():
+    from fastodin.errors import UsageError
+    c = OdinToFastPack(FastPackSink())
+    c.add_many([golden(f) for f in SET1_STREAM])
+    c.close()
+    with pytest.raises(UsageError):
+        c.add(golden("02_data_seq0.bin"))
+    with pytest.raises(UsageError):
+        c.add_many([golden("02_data_seq0.bin")] * 100)

@@ -305,6 +305,8 @@ class OdinToFastPack:
                 self._write(t, f[1], pkt)
                 self.records += 1
                 return
+        if self._closed:
+            raise UsageError("OdinToFastPack: add() after close()")
         if not self._started:
             self._start()
         info = self.stream.process(pkt)
@@ -345,6 +347,8 @@ class OdinToFastPack:
             return
         if any(p.__class__ is not bytes for p in pk):
             pk = [bytes(p) for p in pk]
+        if self._closed:
+            raise UsageError("OdinToFastPack: add_many() after close()")
         if not self._started:
             self._start()
         lens = np.fromiter(map(len, pk), dtype=np.int64, count=n)
@@ -460,6 +464,8 @@ class OdinToFastPack:
         m.update(rep)
         self.sink.write_meta(self.t, m)
         self._closed = True
+        self._fast.clear()
+        self._fast_gen += 1
         return rep
 
     def report(self) -> Dict[str, Any]:
