@@ -176,8 +176,8 @@ def packet_list(source: Any, *, format: str = "auto") -> List[bytes]:
     """All recorded packets as a list (the fast path of :func:`iter_packets`: no times, no
     generator per packet for FastPack streams and archives).
 
-    >>> packet_list([b"\x0b\x01\x00\x00" + bytes(6)])
-    [b'\x0b\x01\x00\x00\x00\x00\x00\x00\x00\x00']
+    >>> packet_list([bytes(10)])
+    [b'\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00']
     """
     from .decode import _archive_stream, _fastpack_packet_columns, _is_archive, _is_zstd, detect_format
     if isinstance(source, (list, tuple)) and (not source or isinstance(source[0], (bytes, bytearray, memoryview))):
