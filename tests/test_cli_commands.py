@@ -766,3 +766,32 @@ def test_record_never_overwrites(work):
     assert "exists" in line and out.read_bytes() == b"precious"
     assert fo("record", "-o", str(out), "--stdin", "--force", input=b"").returncode == 0
     one_line_error(fo("record", "-o", str(work / "p.fastpack.zst"), "--stdin", "--preset", "bogus", input=b""), 2)
+
+
+def test_record_reports_kernel_drops(work):
+    """A stalled recorder with a tiny receive buffer loses datagrams in the kernel: it must say so
+    (summary, one-line error, exit 1), never silently."""
+    if not os.path.exists("/proc/net/udp"):
+        pytest.skip("kernel drop counters need Linux /proc/net/udp")
+    pk = Simulator(seed=17).packets(n=3000)
+    out = work / "drops.fastpack.zst"
+    p, line = _start_recorder("-o", str(out), "--udp", "127.0.0.1:0", "--rcvbuf", "4k")
+    port = int(re.search(r":(\d+) ", line).group(1))
+    p.send_signal(signal.SIGSTOP)  # the recorder cannot read: the kernel buffer overflows
+    try:
+        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tx.connect(("127.0.0.1", port))
+        for x in pk:
+            tx.send(x)
+        tx.close()
+    finally:
+        p.send_signal(signal.SIGCONT)
+    p.send_signal(signal.SIGTERM)
+    so, se = p.communicate(timeout=60)
+    assert p.returncode == 1
+    assert "kernel dropped" in so.decode()
+    err = [l for l in se.decode().splitlines() if "error" in l]
+    assert len(err) == 1 and "dropped" in err[0]
+    got = len(packets_of(out))
+    m = re.search(r"kernel dropped (\d+)", so.decode())
+    assert got + int(m.group(1)) == len(pk)  # every datagram is either in the archive or counted

@@ -18,8 +18,8 @@ import sys
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from ._util import EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, human_rate, parse_hostport
-from .capture import Batch, Capture, StopFlag, fd_reader, open_tcp, open_udp, serial_reader, socket_reader
+from ._util import EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, human_rate, parse_hostport
+from .capture import Batch, Capture, StopFlag, fd_reader, open_tcp, open_udp, serial_reader, socket_reader, udp_drops
 
 NAME = "record"
 HELP = "capture ODIN packets (UDP, TCP, serial, stdin) or a raw FastPack stream into an archive"
@@ -43,6 +43,17 @@ def _size(text: str) -> int:
     if v < 1 << 16:
         raise ValueError(f"size {text!r} is below 64 KiB")
     return int(v)
+
+
+def _size_any(text: str) -> int:
+    try:
+        return _size(text)
+    except ValueError as e:
+        if "below" not in str(e):
+            raise
+    t = text.strip().upper().rstrip("B").rstrip("I").rstrip("K")
+    mult = 1024 if text.strip().upper().rstrip("B").rstrip("I").endswith("K") else 1
+    return int(float(t) * mult)
 
 
 def _seconds(text: str) -> float:
@@ -85,6 +96,8 @@ def add_arguments(p: Any) -> None:
                    help="write a frame at least every S seconds: what a crash can lose (default 1)")
     p.add_argument("--quiet", "-q", action="store_true", help="no status line, no summary")
     p.add_argument("--force", "-f", action="store_true", help="overwrite FILE if it exists")
+    p.add_argument("--rcvbuf", type=_size_any, default=64 << 20, metavar="SIZE",
+                   help="UDP socket receive buffer (default 64M): what absorbs bursts while the writer is busy")
 
 
 # -- output files ------------------------------------------------------------------------------------
@@ -304,7 +317,8 @@ class FastPackSink:
 
 # -- the command -------------------------------------------------------------------------------------------
 
-def _status_printer(sink: Any, out: ArchiveOutput, enabled: bool) -> Optional[Callable[[int, int, float], None]]:
+def _status_printer(sink: Any, out: ArchiveOutput, enabled: bool,
+                    drops: Optional[Callable[[], Optional[int]]] = None) -> Optional[Callable[[int, int, float], None]]:
     if not enabled:
         return None
     last = [0.0, 0]
@@ -316,8 +330,10 @@ def _status_printer(sink: Any, out: ArchiveOutput, enabled: bool) -> Optional[Ca
         dt = now - last[0]
         rate = (pk - last[1]) / dt if dt > 0 else 0.0
         last[0], last[1] = now, pk
+        kd = drops() if drops is not None else None
+        kds = f"  kernel drops {kd}" if kd else ""
         line = (f"rec {pk} pkts  {human_rate(rate)}/s  gaps {st['gaps']} (lost {st['lost']})  CRC errors "
-                f"{st['crc_errors']}  bad {st['bad']}  {human_bytes(nbytes)} in  {el:.0f} s  -> {out.files[-1]}")
+                f"{st['crc_errors']}  bad {st['bad']}{kds}  {human_bytes(nbytes)} in  {el:.0f} s  -> {out.files[-1]}")
         sys.stderr.write("\r" + line[:150] + "\x1b[K")
         sys.stderr.flush()
 
@@ -365,7 +381,7 @@ def run(args: Any) -> int:
     try:
         if args.udp:
             host, port = parse_hostport(args.udp)
-            sock = open_udp(host, port)
+            sock = open_udp(host, port, rcvbuf=args.rcvbuf)
             h, p = sock.getsockname()[:2]
             what = f"UDP {h}:{p}"
         elif args.tcp:
@@ -394,7 +410,9 @@ def run(args: Any) -> int:
                 sink = OdinSink(out, burst=burst, odin_db=odin_db, cps=args.counts_per_second,
                                 rotate_size=args.rotate_size, rotate_time=args.rotate_time)
             tty = (not args.quiet) and sys.stderr.isatty()
-            cap = Capture(sink, stop, duration=args.duration, status=_status_printer(sink, out, tty))
+            drops = (lambda: udp_drops(sock)) if args.udp else None
+            drops0 = drops() if drops is not None else None
+            cap = Capture(sink, stop, duration=args.duration, status=_status_printer(sink, out, tty, drops))
             if not args.quiet:
                 kind = "raw FastPack" if args.fastpack else ("BURST-framed ODIN" if burst else "ODIN datagrams")
                 print(f"fastodin record: {kind} from {what} -> {out.files[-1]} (Ctrl-C to stop)", file=sys.stderr,
@@ -405,6 +423,7 @@ def run(args: Any) -> int:
             else:
                 cap.run_stream(read)
             elapsed = time.monotonic() - t0
+            kdrops = (drops() or 0) - (drops0 or 0) if drops is not None and drops0 is not None else None
             summary = sink.close()
         finally:
             out.close()
@@ -417,12 +436,16 @@ def run(args: Any) -> int:
     if not args.quiet:
         if sys.stderr.isatty():
             sys.stderr.write("\r\x1b[K")
-        active = (time.monotonic() - cap.t_first) if cap.t_first is not None else 0.0
         rate = summary["packets"] / elapsed if elapsed > 0 else 0.0
         files = out.files[0] if len(out.files) == 1 else f"{len(out.files)} files {out.files[0]} .. {out.files[-1]}"
         unit = "records" if args.fastpack else "packets"
         print(f"recorded {summary['packets']} {unit} ({human_bytes(cap.bytes)} received) in {elapsed:.1f} s "
               f"({human_rate(rate)} {unit}/s) -> {files} ({human_bytes(out.total_size())}); "
               f"gaps {summary['gaps']} (lost {summary['lost']}), CRC errors {summary['crc_errors']}, "
-              f"bad {summary['bad']}; stopped by {stop.reason or 'end of input'}")
+              f"bad {summary['bad']}; " + (f"kernel dropped {kdrops} datagrams (receive buffer full); " if kdrops else "")
+              + f"stopped by {stop.reason or 'end of input'}")
+    if kdrops:
+        print(f"fastodin record: error: the kernel dropped {kdrops} datagrams (receive buffer full): the capture is "
+              f"incomplete", file=sys.stderr)
+        return EXIT_DATA
     return EXIT_OK
