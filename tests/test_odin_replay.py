@@ -72,3 +72,13 @@ def test_timed_packets_monotonic_for_packet_lists():
 def test_bad_speed():
     with pytest.raises(UsageError):
         list(replay([], speed=-1))
+
+
+def test_bad_identifier_interval_and_bad_source():
+    from fastodin.odin import decode
+    with pytest.raises(UsageError):
+        list(replay([], identifier_interval=0))
+    with pytest.raises(UsageError):
+        decode(None)
+    with pytest.raises(UsageError):
+        decode(b"\x00", format="nope")

@@ -69,3 +69,14 @@ def test_burst_with_garbage_and_corruption():
     dirty = burst_decode(sim.burst(duration=0.3, garbage=0.1, corrupt=0.05))
     assert 0 < len(dirty) < len(clean)
     assert set(dirty) <= set(clean)
+
+
+def test_bad_simulator_arguments():
+    import pytest
+    from fastodin.errors import UsageError
+    with pytest.raises(UsageError):
+        Simulator(loss=1.0)
+    with pytest.raises(UsageError):
+        Simulator(counts_per_second=0)
+    with pytest.raises(UsageError):
+        Simulator().packets()

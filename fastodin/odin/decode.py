@@ -412,6 +412,9 @@ def decode(source: Any, odin_db: "OdinDB | str | dict | None" = None,
             raise UsageError("format='packets' needs a list of packets, not bytes")
         raise UsageError("decode: unknown format %r (auto, burst, fastpack)" % format)
     from .mapping import PACKET_CHANNEL_PREFIX
+    if not hasattr(source, "__iter__"):
+        raise UsageError("decode: cannot read ODIN data from %s (give packets, bytes, a path, an archive "
+                         "or records)" % type(source).__name__)
     pk: List[bytes] = []
     for r in source:
         if isinstance(r, tuple):

@@ -123,8 +123,10 @@ def replay(source: Any, *, speed: float = 0.0, identifier_interval: Optional[flo
     >>> list(replay(pk)) == pk
     True
     """
-    if speed < 0:
+    if not speed >= 0:
         raise UsageError("replay speed must be >= 0 (0 = as fast as possible), got %r" % speed)
+    if identifier_interval is not None and not identifier_interval > 0:
+        raise UsageError("identifier_interval must be > 0 seconds (or None), got %r" % (identifier_interval,))
     latest: Dict[Tuple[int, int], List[bytes]] = {}
     last_sent: Optional[float] = None
     t0_rec: Optional[float] = None

@@ -141,6 +141,12 @@ class Simulator:
             sets = dsets
             events = devents if events is None else events
             types = dtypes if types is None else types
+        if not 0.0 <= loss < 1.0:
+            raise UsageError("simulator loss must be in [0, 1), got %r" % (loss,))
+        if counts_per_second <= 0:
+            raise UsageError("counts_per_second must be > 0, got %r" % (counts_per_second,))
+        if any(s.rate <= 0 for s in sets) or any(e.rate < 0 for e in (events or [])):
+            raise UsageError("set rates must be > 0 and event rates >= 0")
         self.sets = list(sets)
         self.events = list(events or [])
         self.types = {t.name: t for t in (types or [])}
