@@ -31,12 +31,20 @@ def _fmt_t(t: Optional[float]) -> str:
     return f"{t:.6f}"
 
 
-def odin_summary(ar: Any) -> Optional[Dict[str, Any]]:
-    """ODIN counters of an archive: the recorder's report, else computed by decoding."""
+#: Without a closing report, ``info`` decodes the packets to count gaps only up to this much data.
+DECODE_LIMIT = 512 << 20
+
+
+def odin_summary(ar: Any, limit: Optional[int] = None) -> Optional[Dict[str, Any]]:
+    """ODIN counters of an archive: the recorder's report, else computed by decoding (skipped,
+    with a note, when the recording holds more than ``limit`` uncompressed bytes)."""
     if not is_odin_archive(ar):
         return None
     rep = odin_report(ar)
     source = "report written at close"
+    if rep is None and limit is not None and sum(e.decompressed_size for e in ar.frames) > limit:
+        return {"stats": {}, "sets": {}, "source": "no report (recording not closed cleanly); "
+                "run fastodin verify for sequence and CRC counts"}
     if rep is None:
         from ..odin.decode import decode as odin_decode
 
@@ -74,7 +82,7 @@ def info_dict(ar: Any) -> Dict[str, Any]:
     from ..errors import DataError
 
     try:
-        od = odin_summary(ar)
+        od = odin_summary(ar, DECODE_LIMIT)
     except DataError as e:  # a damaged frame must not hide the index summary
         d.setdefault("notes", []).append(f"ODIN summary unavailable: {' '.join(str(e).split())}")
         od = None
