@@ -36,6 +36,7 @@ gives back the capture byte for byte.
 """
 from __future__ import annotations
 
+import operator
 import struct
 from collections import deque
 
@@ -61,6 +62,7 @@ DEFAULT_MAX_PENDING = 100_000
 _TS = struct.Struct("<IH")
 _BULK_MIN = 64
 _BULK_WINDOW = 1 << 16
+_HEAD10 = operator.itemgetter(slice(0, 10))
 _REC_HDR = np.dtype([("t", "<f8"), ("id", "<u4"), ("n", "<u4")])
 _ZPADS = tuple(bytes((-k) % 8) for k in range(8))
 
@@ -345,14 +347,14 @@ class OdinToFastPack:
             for p in pk:
                 add(p)
             return
-        if any(p.__class__ is not bytes for p in pk):
+        if set(map(type, pk)) - {bytes}:
             pk = [bytes(p) for p in pk]
         if self._closed:
             raise UsageError("OdinToFastPack: add_many() after close()")
         if not self._started:
             self._start()
         lens = np.fromiter(map(len, pk), dtype=np.int64, count=n)
-        hdr = np.frombuffer(b"".join([p[:10] for p in pk]), dtype=np.uint8)
+        hdr = np.frombuffer(b"".join(map(_HEAD10, pk)), dtype=np.uint8)
         hoff = np.zeros(n, dtype=np.int64)
         if n > 1:
             np.cumsum(np.minimum(lens[:-1], 10), out=hoff[1:])
