@@ -795,3 +795,47 @@ def test_record_reports_kernel_drops(work):
     got = len(packets_of(out))
     m = re.search(r"kernel dropped (\d+)", so.decode())
     assert got + int(m.group(1)) == len(pk)  # every datagram is either in the archive or counted
+
+
+def test_record_serial_over_a_pty(work):
+    """--serial with pyserial (optional extra): a pseudo-terminal stands in for the device."""
+    pytest.importorskip("serial")
+    import pty
+    import tty
+
+    pk = Simulator(seed=18).packets(n=800)
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    dev = os.ttyname(slave)
+    out = work / "serial.fastpack.zst"
+    p, line = _start_recorder("-o", str(out), "--serial", dev, "--baud", "921600")
+    assert "serial" in line, line
+    data = burst_encode_many(pk)
+    for i in range(0, len(data), 4096):
+        os.write(master, data[i:i + 4096])
+    # wait (bounded) until the recorder has read everything, then stop it
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        try:
+            import termios
+
+            if termios.tcgetattr(slave) is not None and _pty_pending(slave) == 0:
+                break
+        except Exception:
+            break
+    time.sleep(0.3)
+    p.send_signal(signal.SIGTERM)
+    so, se = p.communicate(timeout=60)
+    os.close(master)
+    os.close(slave)
+    assert p.returncode == 0, se
+    assert packets_of(out) == pk
+
+
+def _pty_pending(fd: int) -> int:
+    import fcntl
+    import termios
+
+    buf = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+    return int.from_bytes(buf, sys.byteorder)

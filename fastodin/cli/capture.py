@@ -193,7 +193,7 @@ def open_tcp(host: str, port: int, listen: bool, stop: "StopFlag", timeout: floa
                 except socket.timeout:
                     continue
             else:
-                raise CliError("stopped before a TCP connection came", EXIT_IO)
+                raise CliError("stopped before a TCP connection came; nothing recorded", 130)
         finally:
             srv.close()
     else:
