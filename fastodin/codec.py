@@ -46,6 +46,7 @@ DEFAULT_MAX_RECORD_SIZE = 256 * 1024 * 1024
 TIME_MODE_KEY = "fastpack_time"
 TIME_MODES = ("absolute", "multiple", "delta")
 
+_FALSY_NAMES = ("", "0")
 _ZPAD = tuple(bytes((-n) % 8) for n in range(8))
 _tuple_new = tuple.__new__
 
@@ -550,7 +551,9 @@ class Decoder:
             id = ids[j]
             p = payloads[j]
             if id != 0:
-                ns.define(id, name_from_bytes(p))  # type: ignore[union-attr]
+                name = name_from_bytes(p)
+                if name not in _FALSY_NAMES:  # the reference binds only names Perl holds true
+                    ns.define(id, name)  # type: ignore[union-attr]
             elif ns is not None and (len(p) == 0 or (len(p) == 1 and p[0] == 0x30)):
                 ns.reset()  # the reference also resets on the 1-byte payload "0" (spec/fastpack.md)
             else:

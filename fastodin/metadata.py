@@ -44,6 +44,14 @@ def encode_meta(obj: Any, format: str = "json") -> bytes:
     raise UsageError(f"unknown metadata format {format!r}; expected one of {META_FORMATS}")
 
 
+class _ExtType(Exception):
+    pass
+
+
+def _no_ext(code: int, data: bytes) -> Any:
+    raise _ExtType(code)
+
+
 def decode_meta(payload: Buffer, *, offset: int | None = None) -> Any:
     """Decode an id-0 payload: first byte ``[`` or ``{`` -> JSON, otherwise MessagePack; empty -> None.
 
@@ -68,7 +76,16 @@ def decode_meta(payload: Buffer, *, offset: int | None = None) -> Any:
                 f"id-0 metadata{where} starts like JSON but is not valid JSON: {e}", offset=offset, length=len(data)
             ) from None
     try:
-        return msgpack.unpackb(data, raw=False, strict_map_key=False, unicode_errors="surrogateescape")
+        return msgpack.unpackb(
+            data, raw=False, strict_map_key=False, unicode_errors="surrogateescape", ext_hook=_no_ext
+        )
+    except _ExtType as e:
+        raise MetadataError(
+            f"id-0 metadata{where} uses MessagePack extension type {e.args[0]}, which the reference cannot "
+            "decode",
+            offset=offset,
+            length=len(data),
+        ) from None
     except msgpack.ExtraData as e:
         raise MetadataError(
             f"id-0 metadata{where} is not JSON and not a single MessagePack value "

@@ -251,3 +251,27 @@ def test_mutated_streams_never_crash(recs, flips, cut):
         decode(bytes(data), namespace=True, max_record_size=1 << 16, resolve_time=True)
     except DataError:
         pass
+
+
+def test_definition_with_falsy_name_binds_nothing_as_in_perl():
+    # Perl binds an id only to a name it holds true: "" and "0" leave the id unbound, so the
+    # id's next record is a definition again (found by tests/interop/perl_crosscheck.py)
+    enc = Encoder()
+    enc.add(0.0, 3, b"")
+    enc.add(0.0, 3, b"x")
+    enc.add(0.0, 3, b"data")
+    enc.add(0.0, 4, b"0")
+    enc.add(0.0, 4, b"y")
+    enc.add(1.0, 4, b"more")
+    got = [(r.name, bytes(r.payload)) for r in decode(enc.take(), namespace=True)]
+    assert got == [("x", b"data"), ("y", b"more")]
+
+
+def test_msgpack_extension_types_are_rejected_like_the_reference():
+    import msgpack
+
+    from fastodin import decode_meta
+    from fastodin.errors import MetadataError
+
+    with pytest.raises(MetadataError, match="extension type 5"):
+        decode_meta(msgpack.packb([msgpack.ExtType(5, b"ab")]))
