@@ -450,8 +450,8 @@ def _resets(a: np.ndarray, ids: np.ndarray, offs: np.ndarray, lens: np.ndarray) 
 
 def _namespace_roles(a: np.ndarray, ids: np.ndarray, offs: np.ndarray, lens: np.ndarray):
     """``(epoch, resets)``: per record the number of resets before it (None if there are none) and
-    the indices of the reset records.  Within an epoch the first record of an id != 0 is its
-    definition; the later records of that id are its data.
+    the indices of the reset records.  Within an epoch the first record of an id != 0 whose payload
+    is not b"" or b"0" is its definition; the later records of that id are its data.
     """
     n = ids.shape[0]
     resets = _resets(a, ids, offs, lens)
@@ -489,8 +489,9 @@ def channel_array(
     """Every payload of one channel as a numpy array of ``dtype``, with its times.
 
     ``channel`` is an int id or (with ``namespace=True``) a name, resolved the FastPack way:
-    a record whose id is not defined since the last reset is a definition (payload = UTF-8 name),
-    id 0 with an empty payload or the payload b"0" is a reset, other id-0 records are metadata.
+    a record whose id is not defined since the last reset is a definition (payload = UTF-8 name;
+    the names ``""`` and ``"0"`` bind nothing, as in Perl), id 0 with an empty payload or the
+    payload b"0" is a reset, other id-0 records are metadata.
     Returns ``(values, times)``; ``values`` has shape ``(n,) + dtype.shape`` and is a zero-copy
     (read-only if ``buf`` is) view of ``buf`` when the channel's records are evenly spaced.
 
@@ -578,6 +579,13 @@ def _select_named(a: np.ndarray, ids: np.ndarray, offs: np.ndarray, lens: np.nda
             z = z[keep]
         return z
     nz = np.flatnonzero(ids != 0)
+    # a definition binds only a name Perl holds true: payload b"" or b"0" leaves the id undefined,
+    # so the next record of that id is a definition again (spec/fastpack.md)
+    lnz = lens.take(nz)
+    falsy = lnz == 0
+    one = np.flatnonzero(lnz == 1)
+    if one.shape[0]:
+        falsy[one] = a.take(offs.take(nz[one])) == 0x30
     idz = ids.take(nz).astype(np.int64)
     base = 1 << 32
     if epoch is None:
@@ -588,7 +596,11 @@ def _select_named(a: np.ndarray, ids: np.ndarray, offs: np.ndarray, lens: np.nda
             if (resets.shape[0] + 1) * top < (1 << 22):
                 base = top  # small keys: _first_index can use a table instead of sorting
         keys = epoch.take(nz) * base + idz
-    ukeys, first = _first_index(keys, nz)
+    if falsy.any():
+        tr = ~falsy
+        ukeys, first = _first_index(keys[tr], nz[tr])
+    else:
+        ukeys, first = _first_index(keys, nz)
     # which keys carry the channel?
     if isinstance(channel, (int, np.integer)):
         want = (ukeys % base) == int(channel)

@@ -393,7 +393,8 @@ def ns_reference(recs):
             else:
                 out.append((0, k))
         elif i not in table:
-            table[i] = p.decode("utf-8", "surrogateescape")
+            if p not in (b"", b"0"):  # Perl truthiness: these names bind nothing
+                table[i] = p.decode("utf-8", "surrogateescape")
         else:
             out.append((table[i], k))
     return out
@@ -632,3 +633,14 @@ def test_irregular_block_with_misleading_probe():
     buf = ref_encode(recs)
     assert check_scan(buf).count == len(recs)
     check_scan(buf[: len(buf) // 2 + 3])
+
+
+def test_channel_array_falsy_definitions_bind_nothing():
+    # Perl: a definition named "" or "0" leaves the id undefined; the next record defines it again
+    recs = [(0, 1, b""), (1, 1, b"0"), (2, 1, b"a"), (3, 1, b"0"), (4, 1, b"x"), (5, 0, b""), (6, 1, b"0"), (7, 1, b"b"), (8, 1, b"y")]
+    buf = ref_encode(recs)
+    v, t = channel_array(buf, "a", "S1")
+    assert v.tolist() == [b"0", b"x"]
+    assert t.view("<u8").tolist() == [3, 4]
+    assert channel_array(buf, "b", "S1")[0].tolist() == [b"y"]
+    assert channel_array(buf, 1, "S1")[0].tolist() == [b"0", b"x", b"y"]
