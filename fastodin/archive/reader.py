@@ -154,6 +154,14 @@ class Archive:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    def __del__(self) -> None:  # pragma: no cover - best effort when not closed explicitly
+        try:
+            if getattr(self, "_fd", -1) >= 0:
+                os.close(self._fd)
+                self._fd = -1
+        except Exception:
+            pass
+
     def close(self) -> None:
         """Close the file."""
         if self._pool is not None:

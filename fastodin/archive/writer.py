@@ -49,7 +49,7 @@ PRESETS: Dict[str, int] = {
     "tight": 15,
     "max": 19,
 }
-DEFAULT_PRESET = "light"
+DEFAULT_PRESET = "fast"
 FORMAT_VERSION = 1
 DEFAULT_FRAME_SIZE = 1 << 20
 DEFAULT_FLUSH_INTERVAL = 1.0

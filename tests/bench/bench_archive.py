@@ -152,7 +152,7 @@ def main() -> None:
             with open(mp, "rb") as f:
                 r = make_reader(f)
                 ns = int(q * 1e9)
-                for _m in r.iter_messages(topics=["ch2"], start_time=ns, log_time_order=True):
+                for _m in r.iter_messages(topics=["ch2"], starting_at=ns, log_time_order=True):
                     hits += 1
                     break
         return hits
@@ -179,7 +179,8 @@ def main() -> None:
     size_many = os.path.getsize(fp2)
     size_mcap = os.path.getsize(mp)
 
-    print(f"\nworkload: {n} records, 16-byte payloads, {N_CH} channels, 1 ms apart; median of {rep}\n")
+    print(f"\nworkload: {n} records, 16-byte payloads, {N_CH} channels, 1 ms apart; median of {rep}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
     print(f"{'path':44s} {'fastodin/s':>12s} {'mcap/s':>12s} {'ratio':>8s}  target")
     for name, ours, theirs, target in rows:
         print(f"{name:44s} {ours:12,.0f} {theirs:12,.0f} {ours / theirs:7.1f}x  {target}")
