@@ -210,3 +210,28 @@ def test_max_frame_size_limit(five):
     with open_archive(p, max_frame_size=1000) as ar:
         with pytest.raises(DataError, match="max_frame_size"):
             list(ar.records())
+
+
+def test_irregular_and_large_payload_gather(tmp_path):
+    p = tmp_path / "g.fastpack.zst"
+    rng = np.random.default_rng(3)
+    big = [rng.integers(0, 255, 3000, dtype=np.uint8).tobytes() for _ in range(20)]
+    small = []
+    with Writer(p, frame_size=1 << 16, large_payload=1 << 20) as w:
+        for k in range(200):
+            pl = struct.pack("<Q", k)
+            small.append(pl)
+            w.write(k * 0.1, "s", pl)
+            if k % 3 == 0:
+                w.write(k * 0.1, "noise", b"x" * (k % 7))   # irregular spacing of "s"
+            if k % 10 == 0:
+                w.write(k * 0.1, "big", big[k // 10])        # shares frames (large_payload is high)
+    with open_archive(p) as ar:
+        t, v = ar.read("big")
+        assert [bytes(r) for r in v] == big
+        t, v = ar.read("s", dtype="<u8")
+        assert v.tolist() == list(range(200))
+        cols = ar.columns()
+        assert [bytes(r) for r in cols["big"][1]] == big
+        assert cols["s"][1].view("<u8").reshape(-1).tolist() == list(range(200))
+        assert list(cols["noise"][1]) == [b"x" * (k % 7) for k in range(0, 200, 3)]

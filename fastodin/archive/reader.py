@@ -87,6 +87,32 @@ def open_archive(path: Union[str, "os.PathLike[str]"], *, max_frame_size: int = 
     return Archive(path, max_frame_size=max_frame_size)
 
 
+def _rows(data: Any, offs: np.ndarray, L: int) -> np.ndarray:
+    """Payloads of ``L`` bytes at ``offs`` as a 1-d array of ``V{L}`` items (a view of ``data``
+    when evenly spaced, else a copy gathered without per-byte index arrays for big payloads)."""
+    n = int(offs.shape[0])
+    vt = np.dtype((np.void, L)) if L else np.dtype("V0")
+    if L == 0:
+        return np.zeros(n, vt)
+    if n == 1:
+        return np.ndarray((1,), vt, buffer=data, offset=int(offs[0]))
+    st = int(offs[1] - offs[0]) if n > 1 else 0
+    if n > 1 and st >= L and bool((offs[1:] - offs[:-1] == st).all()):
+        return np.ndarray((n,), vt, buffer=data, offset=int(offs[0]), strides=(st,))
+    out = np.empty(n, vt)
+    ob = out.view(np.uint8).reshape(n, L)
+    u8 = np.frombuffer(data, np.uint8)
+    if L >= 256:
+        for k, o in enumerate(offs.tolist()):
+            ob[k] = u8[o:o + L]
+        return out
+    step = max(1, (1 << 20) // L)
+    ar = np.arange(L)
+    for a in range(0, n, step):
+        ob[a:a + step] = u8[offs[a:a + step, None] + ar]
+    return out
+
+
 def _what(what: Any) -> str:
     return what.describe() if isinstance(what, FrameEntry) else str(what)
 
@@ -748,15 +774,10 @@ class Archive:
             if not t.shape[0]:
                 continue
             times.append(t)
-            u8 = np.frombuffer(data, np.uint8)
             L = int(n[0])
             if width != -2 and bool((n == L).all()) and (width in (-1, L)):
                 width = L
-                if t.shape[0] > 1 and bool((np.diff(o) == o[1] - o[0]).all()) and o[1] > o[0]:
-                    st = int(o[1] - o[0])
-                    v = np.lib.stride_tricks.as_strided(u8[int(o[0]):], shape=(t.shape[0], L), strides=(st, 1)).copy()
-                else:
-                    v = u8[o[:, None] + np.arange(L)] if L else np.empty((t.shape[0], 0), np.uint8)
+                v = _rows(data, o, L).copy().view(np.uint8).reshape(t.shape[0], L)
                 chunks.append(v)
             else:
                 if width >= 0:
@@ -832,14 +853,7 @@ class Archive:
                     continue
                 L = int(cn[0])
                 if bool((cn == L).all()):
-                    st = int(co[1] - co[0]) if cnt > 1 else 0
-                    if cnt > 1 and st >= L and bool((co[1:] - co[:-1] == st).all()):
-                        v = np.ndarray((cnt,), dtype=np.dtype((np.void, L)) if L else np.dtype("V0"),
-                                       buffer=data, offset=int(co[0]), strides=(st,))
-                    else:
-                        v = np.frombuffer(data, np.uint8)[co[:, None] + np.arange(L)].view(
-                            np.dtype((np.void, L)) if L else np.dtype("V0")).reshape(cnt) if L else \
-                            np.zeros(cnt, np.dtype("V0"))
+                    v = _rows(data, co, L)
                 else:
                     mv = memoryview(data)
                     v = np.empty(cnt, object)
