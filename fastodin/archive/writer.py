@@ -167,6 +167,7 @@ class Writer:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
         self._ns = Namespace()
         self._chans: Dict[Any, _Channel] = {}
+        self._get = self._chans.get
         self._groups: List[_Group] = [_Group(0, self.level, False)]
         self._floor = -_INF
         self._last_flush = -_INF
@@ -266,7 +267,7 @@ class Writer:
 
         Raises TimestampOrderError if ``t`` is older than the last :meth:`flush`.
         """
-        ch = self._chans.get(name)
+        ch = self._get(name)
         if ch is None or not t >= self._floor or payload.__class__ is not bytes or len(payload) != ch.n:
             return self._write_slow(t, name, payload)
         b = ch.buf
