@@ -122,3 +122,16 @@ def test_take_and_iteration_mix():
     assert next(d) == b"a1"
     assert d.take() == [b"b2"]
     assert list(d) == []
+
+
+def test_big_feeds_split_mid_frame_equal_one_shot():
+    from fastodin.odin import Simulator
+    pk = Simulator(seed=3).packets(duration=3.0)
+    data = burst_encode_many(pk)
+    for step in (70_001, 100_003, 1 << 17):
+        d = BurstDecoder()
+        got = []
+        for i in range(0, len(data), step):
+            d.feed(data[i:i + step])
+            got += d.take()
+        assert got == pk and d.stats.crc_errors == 0 and d.buffered == 0

@@ -322,10 +322,19 @@ class BurstDecoder:
         if self._ri and self._ri >= len(self._ready):
             self._ready = []
             self._ri = 0
-        if not buf and isinstance(data, bytes) and len(data) > 65536:
+        if isinstance(data, bytes) and len(data) > 65536:
             last = data.rfind(b"\0")
             if last >= 0:
-                self._decode(data, last + 1)   # decode in place, no copy
+                start = 0
+                if buf:  # finish the frame begun in the previous feed
+                    first = data.find(b"\0")
+                    buf += memoryview(data)[:first + 1]
+                    body = bytes(buf)
+                    buf.clear()
+                    self._decode(body, len(body))
+                    start = first + 1
+                if last >= start:
+                    self._decode(data, last + 1, start)   # decode in place, no copy
                 buf += memoryview(data)[last + 1:]
                 self._check_oversize()
                 return
@@ -345,14 +354,14 @@ class BurstDecoder:
             self.stats.garbage_bytes += len(buf)
             buf.clear()
 
-    def _decode(self, body: bytes, n: int) -> None:
-        """Decode ``body[:n]`` (which ends with 0x00)."""
+    def _decode(self, body: bytes, n: int, start: int = 0) -> None:
+        """Decode ``body[start:n]`` (which ends with 0x00)."""
         out = self._ready
-        if n < 4096 and body.count(0, 0, n) < _VECTOR_MIN_FRAMES:
-            _decode_scalar(body[:n - 1], self.stats, out)
+        if n - start < 4096 and body.count(0, start, n) < _VECTOR_MIN_FRAMES:
+            _decode_scalar(body[start:n - 1], self.stats, out)
             return
         mv = memoryview(body)
-        s = 0
+        s = start
         while s < n:
             lim = s + _CHUNK_BYTES
             if lim >= n:

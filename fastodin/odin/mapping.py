@@ -62,6 +62,7 @@ DEFAULT_MAX_PENDING = 100_000
 _TS = struct.Struct("<IH")
 _BULK_MIN = 64
 _BULK_WINDOW = 1 << 16
+_BURST_STEP = 1 << 23
 _HEAD10 = operator.itemgetter(slice(0, 10))
 _REC_HDR = np.dtype([("t", "<f8"), ("id", "<u4"), ("n", "<u4")])
 _ZPADS = tuple(bytes((-k) % 8) for k in range(8))
@@ -512,9 +513,18 @@ def convert_burst(data: "bytes | bytearray | memoryview", sink: Any = None, **kw
     own = sink is None
     s = FastPackSink() if own else sink
     c = OdinToFastPack(s, **kw)
-    c.feed_burst(data)
+    mv = memoryview(data).cast("B") if not isinstance(data, bytes) else data
+    parts = []
+    step = _BURST_STEP
+    for i in range(0, max(len(mv), 1), step):  # a pipeline, as a live link: bounded working set
+        c.feed_burst(bytes(mv[i:i + step]) if not isinstance(mv, bytes) else mv[i:i + step])
+        if own:
+            parts.append(s.take())
     if c._burst.buffered:  # trailing bytes without a delimiter: garbage, counted
         c._burst.stats.garbage_bytes += c._burst.buffered
         c._burst.stats.cobs_errors += 1
     rep = c.close()
-    return (s.take() if own else s), rep
+    if own:
+        parts.append(s.take())
+        return b"".join(parts), rep
+    return s, rep
