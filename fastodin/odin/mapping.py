@@ -436,8 +436,14 @@ class OdinToFastPack:
             if decoder is None:
                 decoder = self._burst = BurstDecoder()
                 self.burst_stats = decoder.stats
-        decoder.feed(data)
-        self.add_many(decoder.take())
+        if len(data) <= _BURST_STEP:
+            decoder.feed(data)
+            self.add_many(decoder.take())
+            return
+        mv = data if isinstance(data, bytes) else bytes(data)
+        for i in range(0, len(mv), _BURST_STEP):  # pipeline: bounded working set
+            decoder.feed(mv[i:i + _BURST_STEP])
+            self.add_many(decoder.take())
 
     def _release(self, force: int = 0) -> None:
         pend = self._pending
@@ -513,11 +519,11 @@ def convert_burst(data: "bytes | bytearray | memoryview", sink: Any = None, **kw
     own = sink is None
     s = FastPackSink() if own else sink
     c = OdinToFastPack(s, **kw)
-    mv = memoryview(data).cast("B") if not isinstance(data, bytes) else data
+    mv = data if isinstance(data, bytes) else bytes(data)
     parts = []
     step = _BURST_STEP
     for i in range(0, max(len(mv), 1), step):  # a pipeline, as a live link: bounded working set
-        c.feed_burst(bytes(mv[i:i + step]) if not isinstance(mv, bytes) else mv[i:i + step])
+        c.feed_burst(mv[i:i + step])
         if own:
             parts.append(s.take())
     if c._burst.buffered:  # trailing bytes without a delimiter: garbage, counted
