@@ -21,7 +21,7 @@ from typing import Any, Iterable, Iterator, List, NamedTuple, Optional, Tuple, U
 
 import numpy as np
 
-from .errors import DataError, LimitError, TruncatedError, UsageError
+from .errors import DataError, ExtraData, LimitError, TruncatedError, UsageError
 from .metadata import decode_meta
 from .namespace import Namespace, is_meta_key, name_from_bytes, name_to_bytes
 
@@ -614,8 +614,9 @@ def decode(
     max_record_size: int = DEFAULT_MAX_RECORD_SIZE,
     resolve_time: bool = False,
 ) -> List[Record]:
-    """Decode a whole buffer; a truncated record or trailing bytes raise :class:`TruncatedError`
-    (its ``unpacked`` attribute holds the good records, ``offset`` where the bad bytes start).
+    """Decode a whole buffer; a truncated record or trailing bytes raise :class:`ExtraData` (a
+    :class:`TruncatedError`): ``unpacked`` holds the good records, ``extra`` the bytes after them,
+    ``offset`` where they start, ``record`` how many good records came before.
 
     >>> [tuple(r[:2]) for r in decode(encode([(1.0, 3, b"a"), (2.0, 4, b"b")]))]
     [(1.0, 3), (2.0, 4)]
@@ -625,6 +626,12 @@ def decode(
     out = list(dec)
     if dec.buffered:
         err = dec._truncated()
-        err.unpacked = out  # type: ignore[attr-defined]
-        raise err
+        raise ExtraData(
+            str(err),
+            unpacked=out,
+            extra=bytes(memoryview(data)[err.offset :]) if err.offset is not None else b"",
+            offset=err.offset,
+            length=err.length,
+            record=err.record,
+        )
     return out

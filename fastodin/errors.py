@@ -64,10 +64,11 @@ class TruncatedError(DataError):
     """The input ends inside a record (or frame, or packet)."""
 
 
-class ExtraData(DataError):
-    """Bytes remain after the last complete item where none were expected.
+class ExtraData(TruncatedError):
+    """One-shot decoding: bytes remain after the last complete record (a cut record or garbage).
 
-    ``unpacked`` holds what was decoded before them, ``extra`` the bytes themselves.
+    ``unpacked`` holds the records decoded before them, ``extra`` the bytes themselves
+    (as msgpack's ``ExtraData`` does).
     """
 
     def __init__(self, message: str, *, unpacked: Any = None, extra: bytes = b"", **kw: Any) -> None:

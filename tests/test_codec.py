@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from fastodin import encode_meta
 from fastodin.codec import DEFAULT_MAX_RECORD_SIZE, HEADER, Decoder, Encoder, decode, encode, record_size
-from fastodin.errors import DataError, FastOdinError, LimitError, TruncatedError, UsageError
+from fastodin.errors import DataError, ExtraData, FastOdinError, LimitError, TruncatedError, UsageError
 
 time_bits = st.integers(min_value=0, max_value=2**64 - 1)
 names = st.sampled_from(["a", "b", "imu/accel", "température", "x" * 40, "7"])
@@ -147,8 +147,9 @@ def test_truncated_and_trailing_bytes_one_shot():
             decode(data[:-cut])
         assert ei.value.offset == 24 and ei.value.record == 1
         assert [r.id for r in ei.value.unpacked] == [1]
-    with pytest.raises(TruncatedError, match="after 2 good records"):
+    with pytest.raises(ExtraData, match="after 2 good records") as ei:
         decode(data + b"\x01\x02\x03")
+    assert ei.value.extra == b"\x01\x02\x03" and len(ei.value.unpacked) == 2 and ei.value.offset == len(data)
 
 
 def test_close_reports_leftover():
