@@ -177,3 +177,12 @@ def test_contiguous_columns_equal_views():
         assert list(a) == list(b)
         for k in a:
             assert b[k].flags.c_contiguous and np.array_equal(a[k], b[k])
+
+
+def test_to_polars_matches_odin_stream_frame():
+    pl = pytest.importorskip("polars")
+    r = decode([golden(f) for f in SET1_STREAM], odin_db=GOLDEN_DB)
+    df = r[0x0996].to_polars()
+    want = PD["with_odin_db"]["frames"]["0x996"]
+    assert df["system.voltage"].to_list() == [w["system.voltage"] for w in want]
+    assert df["system.axis[0]"].to_list() == [w["system.axis[0]"] for w in want]

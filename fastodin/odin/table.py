@@ -112,6 +112,16 @@ class SetTable:
         cols = self.columns(expand=True, contiguous=True)
         return pd.DataFrame({k: (v if v.dtype.kind != "V" else [bytes(x) for x in v]) for k, v in cols.items()})
 
+    def to_polars(self) -> Any:
+        """A polars DataFrame with flattened columns (needs polars).
+
+        Column names and values match odin-stream's ``flush()`` frames, whose ``__timestamp`` and
+        ``__sequence_number`` are our ``timestamp`` and ``sequence``.
+        """
+        import polars as pl  # optional dependency
+        cols = self.columns(expand=True, contiguous=True)
+        return pl.DataFrame({k: (v if v.dtype.kind != "V" else [bytes(x) for x in v]) for k, v in cols.items()})
+
     def rows(self, limit: Optional[int] = None) -> List[Dict[str, Any]]:
         """The first ``limit`` rows as dicts of Python values (flattened names), for display/tests."""
         cols = self.columns(expand=True)
