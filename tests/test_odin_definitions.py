@@ -178,3 +178,19 @@ def test_flat_columns_names():
     dt, _ = struct_dtype_from_typedef(TypeDef(1, 8, "p", (TypeField(2, 1, 0, "a"), TypeField(10, 4, 4, "b"))))
     arr = np.zeros(3, [("s.v", dt, (2,)), ("s.ax", "<i2", (2,)), ("s.k", "<u4")])
     assert list(flat_columns(arr)) == ["s.v[0].a", "s.v[0].b", "s.v[1].a", "s.v[1].b", "s.ax[0]", "s.ax[1]", "s.k"]
+
+
+def test_non_utf8_names_survive_metadata():
+    import orjson
+    import msgpack
+    s = OdinStream()
+    raw_name = b"bad\xff\xfename"
+    pkt = bytearray(IdentifierExt(0x1234, 0, 1, 0, (ExtItem(1, 4, 10, 0, "x" * len(raw_name)),)).to_bytes())
+    pkt[-len(raw_name):] = raw_name
+    s.process(bytes(pkt))
+    d = s.sets[0x1234]
+    m = d.to_meta()
+    orjson.dumps(m)
+    msgpack.packb(m)
+    back = SetDef.from_meta(orjson.loads(orjson.dumps(m)))
+    assert back.entries[0].name.encode("utf-8", "surrogateescape") == raw_name

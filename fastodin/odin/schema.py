@@ -78,10 +78,12 @@ class EntryDef:
         """JSON-able description (used in id-0 metadata)."""
         d: Dict[str, Any] = {"global_id": self.global_id, "size": self.size}
         if self.name is not None:
-            d["name"] = self.name
+            d["name"] = _safe(self.name)
+            if d["name"] != self.name:  # bytes that are not UTF-8: keep them exactly
+                d["name_hex"] = self.name.encode("utf-8", "surrogateescape").hex()
         if self.element_type is not None:
             d["element_type"] = self.element_type
-            d["type"] = self.type_name or ELEMENT_NAMES.get(self.element_type, "unknown_%d" % self.element_type)
+            d["type"] = _safe(self.type_name or ELEMENT_NAMES.get(self.element_type, "unknown_%d" % self.element_type))
         if self.type_id:
             d["type_id"] = self.type_id
         dt = self.resolved_dtype()
@@ -92,9 +94,18 @@ class EntryDef:
         return d
 
 
+def _safe(name: str) -> str:
+    """A name that JSON/MessagePack can carry: non-UTF-8 bytes (kept as surrogates) -> ``\\xNN``."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _dtype_to_meta(dt: np.dtype) -> Any:
     if dt.fields is not None:
-        return {"names": list(dt.names), "formats": [_dtype_to_meta(dt.fields[n][0]) for n in dt.names],
+        return {"names": [_safe(n) for n in dt.names], "formats": [_dtype_to_meta(dt.fields[n][0]) for n in dt.names],
                 "offsets": [dt.fields[n][1] for n in dt.names], "itemsize": dt.itemsize}
     if dt.subdtype is not None:
         return [_dtype_to_meta(dt.subdtype[0]), list(dt.subdtype[1])]
@@ -227,7 +238,10 @@ class SetDef:
             ents = []
             for e in m["entries"]:
                 dt = _dtype_from_meta(e["dtype"]) if "dtype" in e else None
-                ents.append(EntryDef(int(e["global_id"]), int(e["size"]), e.get("name"), e.get("element_type"),
+                name = e.get("name")
+                if "name_hex" in e:
+                    name = bytes.fromhex(e["name_hex"]).decode("utf-8", "surrogateescape")
+                ents.append(EntryDef(int(e["global_id"]), int(e["size"]), name, e.get("element_type"),
                                      int(e.get("type_id", 0)), e.get("type"), dt, e.get("note")))
             return cls(int(m["set_id"]), int(m["definition_identifier"]), tuple(ents), m.get("source", "meta"))
         except (KeyError, TypeError, ValueError) as ex:
