@@ -186,3 +186,21 @@ def test_to_polars_matches_odin_stream_frame():
     want = PD["with_odin_db"]["frames"]["0x996"]
     assert df["system.voltage"].to_list() == [w["system.voltage"] for w in want]
     assert df["system.axis[0]"].to_list() == [w["system.axis[0]"] for w in want]
+
+
+def test_decode_and_replay_take_archive_records_directly(tmp_path):
+    # Archive.records() yields fastodin Records (time, id, payload, name): read by attribute, not position
+    import fastodin
+    from fastodin.odin import Simulator, WriterSink, OdinToFastPack, decode, iter_packets
+
+    packets = Simulator(seed=5).packets(n=300)
+    path = tmp_path / "cap.fastpack.zst"
+    with fastodin.Writer(str(path)) as w:
+        conv = OdinToFastPack(WriterSink(w))
+        conv.add_many(packets)
+        conv.close()
+    ar = fastodin.open(str(path))
+    by_records = decode(list(ar.records()))
+    direct = decode(ar)
+    assert sum(len(t) for t in by_records.values()) == sum(len(t) for t in direct.values()) > 0
+    assert list(iter_packets(list(ar.records()))) == packets

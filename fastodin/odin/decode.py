@@ -417,10 +417,10 @@ def decode(source: Any, odin_db: "OdinDB | str | dict | None" = None,
                          "or records)" % type(source).__name__)
     pk: List[bytes] = []
     for r in source:
-        if isinstance(r, tuple):
-            name, payload = r[1], r[2]
+        if hasattr(r, "payload"):  # fastodin Record (a NamedTuple: time, id, payload, name) and the like
+            name, payload = getattr(r, "name", None), r.payload
         else:
-            name, payload = getattr(r, "name", None), getattr(r, "payload", None)
+            name, payload = r[1], r[2]
         if isinstance(name, str) and name.startswith(PACKET_CHANNEL_PREFIX) and payload is not None:
             pk.append(bytes(payload))
     return decode_packets(pk, odin_db, cps or DEFAULT_COUNTS_PER_SECOND)

@@ -91,10 +91,10 @@ def timed_packets(source: Any, *, format: str = "auto",
             yield t, b[o:o + l]
         return
     for r in source:
-        if isinstance(r, tuple):
-            t, name, payload = r[0], r[1], r[2]
-        else:
+        if hasattr(r, "payload"):  # fastodin Record (a NamedTuple: time, id, payload, name) and the like
             t, name, payload = r.time, getattr(r, "name", None), r.payload
+        else:
+            t, name, payload = r[0], r[1], r[2]
         if isinstance(name, str) and name.startswith(PACKET_CHANNEL_PREFIX):
             yield float(t), bytes(payload)
 
