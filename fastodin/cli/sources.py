@@ -159,8 +159,6 @@ def odin_report(ar: Any) -> Optional[dict]:
 
 def odin_records(ar: Any, start: Optional[float] = None, end: Optional[float] = None,
                  channels: Any = "odin/*") -> Any:
-    """``(time, name, payload)`` tuples of the ODIN channels, in file order, for
-    :func:`fastodin.odin.decode` / :func:`fastodin.odin.replay.timed_packets` (which read a
-    3-tuple as ``(time, name, payload)``; a :class:`fastodin.codec.Record` is ``(time, id, ...)``)."""
-    for r in ar.records(channels=channels, start=start, end=end):
-        yield (r.time, r.name, r.payload)
+    """The archive records of the ODIN channels, in file order, for :func:`fastodin.odin.decode`
+    and :func:`fastodin.odin.replay.timed_packets`."""
+    return ar.records(channels=channels, start=start, end=end)
