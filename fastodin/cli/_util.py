@@ -23,6 +23,8 @@ import sys
 import time
 from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
+from ..errors import FastOdinError
+
 __all__ = [
     "EXIT_OK", "EXIT_DATA", "EXIT_USAGE", "EXIT_IO", "EXIT_DEP", "EXIT_INTERRUPT",
     "CliError", "Progress", "human_bytes", "human_rate", "table", "parse_hostport", "one_line",
@@ -45,8 +47,11 @@ EXIT_CODES_HELP = """exit codes:
   130  interrupted (Ctrl-C)"""
 
 
-class CliError(Exception):
+class CliError(FastOdinError):
     """An error the command line reports as one line on stderr with ``code`` as exit status.
+
+    A :class:`~fastodin.errors.FastOdinError` (the one base of fastodin's errors); ``main()``
+    catches it before the generic handlers, so ``code`` is always the exit status.
 
     >>> CliError("no such file: x", 3).code
     3

@@ -92,6 +92,9 @@ def run(args: Any) -> int:
                     d["values"] = v
                 try:
                     line = dumps(d, option=opt, default=repr)
+                    if b"null" in line and v is not None:  # JSON has no NaN/Inf: orjson wrote null
+                        d = _finite(d)
+                        line = dumps(d, option=opt, default=repr)
                 except TypeError:
                     d.pop("values", None)
                     d.pop("meta", None)
@@ -125,7 +128,7 @@ def _csv(recs: Any, typer: Optional[Typer], out: Any, limit: Optional[int]) -> i
         if v is not None and cols is not None and list(v) == cols:
             w.writerow([repr(r.time), nm] + [_cell(v[c]) for c in cols] + [""])
         elif v is not None:
-            w.writerow([repr(r.time), nm] + [""] * len(cols or []) + [orjson.dumps(v, default=repr).decode()])
+            w.writerow([repr(r.time), nm] + [""] * len(cols or []) + [orjson.dumps(_finite(v), default=repr).decode()])
         else:
             w.writerow([repr(r.time), nm] + [""] * len(cols or []) + ["hex:" + bytes(r.payload).hex()])
         n += 1
@@ -138,5 +141,21 @@ def _cell(v: Any) -> Any:
     if isinstance(v, float):
         return repr(v)
     if isinstance(v, (list, dict)):
-        return orjson.dumps(v).decode()
+        return orjson.dumps(_finite(v), default=repr).decode()
+    return v
+
+
+def _finite(v: Any) -> Any:
+    """Non-finite floats as the strings ``'nan'``, ``'inf'``, ``'-inf'`` (JSON has no such numbers;
+    orjson would write ``null`` and lose which one it was).
+
+    >>> _finite({"a": [1.0, float("nan")], "b": float("-inf")})
+    {'a': [1.0, 'nan'], 'b': '-inf'}
+    """
+    if isinstance(v, float):
+        return v if math.isfinite(v) else repr(v)
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
     return v

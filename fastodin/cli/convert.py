@@ -178,7 +178,8 @@ def _convert(args: Any, kin: str, kout: str) -> Tuple[int, str, str]:
         if kout == "pcap":
             from ..odin.replay import timed_packets
 
-            _write_file(args.output, write_pcap(timed_packets(pk), port=args.port or 9000))
+            items = timed_packets(pk, counts_per_second=args.counts_per_second)
+            _write_file(args.output, write_pcap(items, port=args.port or 9000))
             return len(pk), "packets", note
     with open_input(args.input, allow_damage=False) as ar:
         if kout == "archive":

@@ -2,9 +2,10 @@
 
 Tables: every ODIN parameter set (``set_0xSSSS``: timestamp, ticks, time, sequence and one column
 per entry, structs and arrays flattened), every ODIN event id (``event_N``), and every other
-channel (``time`` plus its values typed by its layout, else the payload: raw bytes in npz, hex
-in CSV/Parquet).  ``--csv`` and ``--parquet`` write a directory OUT with one file per table;
-``--npz`` writes one ``.npz`` whose arrays are named ``TABLE/COLUMN``.
+channel (``time`` plus its values typed by its layout, else the payload: hex in CSV, binary in
+Parquet, a zero-padded uint8 matrix plus its lengths in npz).  ``--csv`` and ``--parquet`` write
+a directory OUT with one file per table; ``--npz`` writes one ``.npz`` whose arrays are named
+``TABLE/COLUMN``.  Columns, types and file names: spec/cli-outputs.md.
 """
 from __future__ import annotations
 
@@ -149,17 +150,38 @@ def write_csv(tables: Dict[str, Dict[str, np.ndarray]], outdir: str) -> List[str
     return files
 
 
+def _bytes_matrix(items: List[Any]) -> Tuple[np.ndarray, np.ndarray]:
+    """Byte strings -> ``(uint8 (n, longest) zero-padded, int64 lengths)``: exact (numpy ``S``
+    arrays would drop trailing NUL bytes)."""
+    lens = np.fromiter((len(x) for x in items), np.int64, len(items))
+    width = int(lens.max(initial=0))
+    out = np.zeros((len(items), width), np.uint8)
+    if width:
+        flat = np.frombuffer(b"".join(bytes(x) for x in items), np.uint8)
+        starts = np.cumsum(lens) - lens
+        rows = np.repeat(np.arange(len(items)), lens)
+        cols = np.arange(flat.shape[0]) - np.repeat(starts, lens)
+        out[rows, cols] = flat
+    return out, lens
+
+
 def write_npz(tables: Dict[str, Dict[str, np.ndarray]], path: str) -> List[str]:
+    """One ``.npz``: ``TABLE/COLUMN`` per column; a column of byte strings (payloads, packets)
+    becomes ``TABLE/COLUMN`` uint8 ``(n, longest)`` zero-padded plus ``TABLE/COLUMN.length``
+    (int64); other object columns become unicode strings (JSON for lists and dicts)."""
+    import orjson
+
     arrays = {}
     for tname, cols in tables.items():
         for k, v in cols.items():
             v = np.asarray(v)
             if v.dtype == object:
-                try:
-                    ml = max((len(x) for x in v.tolist()), default=0)
-                    v = np.array([bytes(x) for x in v.tolist()], dtype=f"S{max(ml, 1)}")
-                except TypeError:
-                    v = np.array([str(x) for x in v.tolist()])
+                items = v.tolist()
+                if all(isinstance(x, (bytes, bytearray, memoryview)) for x in items):
+                    arrays[f"{tname}/{k}"], arrays[f"{tname}/{k}.length"] = _bytes_matrix(items)
+                    continue
+                v = np.array([x if isinstance(x, str) else orjson.dumps(x, default=repr).decode()
+                              for x in items], dtype=str)
             arrays[f"{tname}/{k}"] = v
     tmp = path + ".part.npz"
     np.savez(tmp, **arrays)

@@ -16,7 +16,9 @@ from __future__ import annotations
 import struct
 from typing import Dict, Iterable, List, Optional, Tuple
 
-__all__ = ["is_pcap", "read_pcap", "write_pcap", "PcapError"]
+from ..errors import DataError
+
+__all__ = ["is_pcap", "read_pcap", "write_pcap", "pcap_time", "PcapError"]
 
 _MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
@@ -25,8 +27,12 @@ _MAGICS = {
 _PCAPNG = b"\x0a\x0d\x0d\x0a"
 
 
-class PcapError(ValueError):
-    """Not a pcap file we can read."""
+class PcapError(DataError):
+    """Not a pcap file we can read, or a packet that does not fit one (a DataError, so a ValueError).
+
+    >>> isinstance(PcapError("x"), ValueError)
+    True
+    """
 
 
 def is_pcap(head: bytes) -> bool:
@@ -144,8 +150,34 @@ def _csum(h: bytes) -> int:
     return ~s & 0xFFFF
 
 
+def pcap_time(t: float) -> Tuple[int, int]:
+    """A record time as pcap ``(ts_sec, ts_usec)``: rounded to the nearest µs; negative times, -0.0
+    and NaN give (0, 0); times past the u32 range (+Inf included) give (0xFFFFFFFF, 999999).
+
+    >>> pcap_time(1.5), pcap_time(2.9999996), pcap_time(-1.0), pcap_time(float("inf"))
+    ((1, 500000), (3, 0), (0, 0), (4294967295, 999999))
+    """
+    t = float(t)
+    if not t > 0.0:
+        return 0, 0
+    if t >= 4294967296.0:
+        return 0xFFFFFFFF, 999999
+    sec = int(t)
+    usec = int(round((t - sec) * 1e6))
+    if usec >= 1000000:
+        sec, usec = sec + 1, usec - 1000000
+    if sec > 0xFFFFFFFF:
+        return 0xFFFFFFFF, 999999
+    return sec, usec
+
+
 def write_pcap(items: Iterable[Tuple[float, bytes]], port: int = 9000) -> bytes:
-    """A pcap (raw IPv4, µs) of one UDP datagram per ``(time, payload)``."""
+    """A classic pcap (raw IPv4, µs) of one UDP datagram per ``(time, payload)``; every byte is
+    in spec/cli-outputs.md §1.  A payload over 65,507 bytes raises :class:`PcapError`.
+
+    >>> len(write_pcap([(0.0, b"ab")]))
+    70
+    """
     parts = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101)]
     ident = 0
     for t, p in items:
@@ -157,12 +189,8 @@ def write_pcap(items: Iterable[Tuple[float, bytes]], port: int = 9000) -> bytes:
         h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, tot, ident, 0x4000, 64, 17, 0, b"\x7f\0\0\x01", b"\x7f\0\0\x01")
         h = h[:10] + struct.pack("!H", _csum(h)) + h[12:]
         u = struct.pack("!HHHH", port, port, ulen, 0)
-        t = max(float(t), 0.0)
-        sec = int(t)
-        usec = int(round((t - sec) * 1e6))
-        if usec >= 1000000:
-            sec, usec = sec + 1, usec - 1000000
-        parts.append(struct.pack("<IIII", sec & 0xFFFFFFFF, usec, tot, tot))
+        sec, usec = pcap_time(t)
+        parts.append(struct.pack("<IIII", sec, usec, tot, tot))
         parts.append(h)
         parts.append(u)
         parts.append(bytes(p))
