@@ -87,6 +87,22 @@ def _record(t: float, cid: int, payload: bytes) -> bytes:
     return _HDR.pack(t, cid, n) + payload + _PAD[n & 7]
 
 
+def _gather(data: bytes, starts: np.ndarray, sizes: np.ndarray) -> bytes:
+    """Concatenate ``data[starts[k]:starts[k] + sizes[k]]`` for every k, vectorised.
+
+    >>> _gather(b"abcdef", np.array([4, 0]), np.array([2, 3]))
+    b'efabc'
+    """
+    sizes = sizes.astype(np.int64)
+    total = int(sizes.sum())
+    if not total:
+        return b""
+    first = np.cumsum(sizes) - sizes
+    idx = np.repeat(starts.astype(np.int64) - first, sizes)
+    idx += np.arange(total, dtype=np.int64)
+    return np.frombuffer(data, np.uint8)[idx].tobytes()
+
+
 def _as_bytes(payload: Any) -> bytes:
     if isinstance(payload, bytes):
         return payload
@@ -312,10 +328,16 @@ class Writer:
                 and arr.dtype != np.uint8:
             row = np.dtype((arr.dtype, arr.shape[1:])) if arr.ndim > 1 else arr.dtype
             self._layouts[name] = Layout.from_dtype(row)
+        per = max(1, self._frame_size // (16 + row_bytes + (-row_bytes & 7)))
+        old = self._chans.get(name)
+        g0 = old.group if old is not None else (self._groups[0] if row_bytes < self._large else None)
+        if g0 is not None and n >= per and len(g0.buf):
+            # a batch that fills frames by itself: write out what is pending first, so frames
+            # stay in time order without re-sorting
+            self._cut(g0)
         ch = self._channel(name, float(t[0]), row_bytes)
         if name == 0 and row_bytes == 0:
             raise UsageError("id-0 payloads of 0 bytes or b'0' reset Perl namespaces; refusing")
-        per = max(1, self._frame_size // (16 + row_bytes + (-row_bytes & 7)))
         b = ch.buf
         for i in range(0, n, per):
             b += encode_columns(t[i:i + per], ch.id, arr[i:i + per])
@@ -592,8 +614,7 @@ class Writer:
                 z = int(sizes[0])
                 data = np.frombuffer(data, np.uint8).reshape(n, z)[order].tobytes()
             else:
-                mv = memoryview(data)
-                data = b"".join([mv[h:h + z] for h, z in zip(heads[order].tolist(), sizes[order].tolist())])
+                data = _gather(data, heads[order], sizes[order])
             times, ids, lens, sizes = times[order], ids[order], lens[order], sizes[order]
             if special is not None:
                 special = special[order]
