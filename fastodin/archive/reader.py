@@ -153,6 +153,7 @@ class Archive:
         self.file_meta: Dict[str, Any] = {}
         self._by_channel: Dict[int, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self._name_table: Optional[np.ndarray] = None
         try:
             self.size = os.fstat(self._fd).st_size
             head = _pread(self._fd, 12, 0)
@@ -705,14 +706,18 @@ class Archive:
         names = self.names
         top = max(names, default=0)
         hi = int(i.max(initial=0))
-        if top < 65536 and hi < 65536:
-            nm = [names.get(k) for k in range(max(top, hi) + 1)]
-            get = nm.__getitem__
-        else:
-            get = names.get
         il = i.tolist()
+        if top < 65536 and hi < 65536:
+            table = self._name_table
+            if table is None or table.shape[0] <= max(top, hi):
+                table = np.empty(max(top, hi) + 1, object)
+                table[:] = [names.get(k) for k in range(table.shape[0])]
+                self._name_table = table
+            nl = table[i].tolist()
+        else:
+            nl = [names.get(k) for k in il]
         payloads = map(memoryview(data).__getitem__, map(slice, o.tolist(), (o + n).tolist()))
-        return map(tuple.__new__, repeat(Record), zip(t.tolist(), il, payloads, map(get, il)))
+        return map(tuple.__new__, repeat(Record), zip(t.tolist(), il, payloads, nl))
 
     def _iter_file(self, frames: List[FrameEntry], ids: Optional[set], start: Optional[float],
                    end: Optional[float]) -> Iterator[Record]:
