@@ -212,12 +212,28 @@ def _odin_note(rep: dict) -> str:
     return ("; " + ", ".join(parts)) if parts else ""
 
 
+def _copy_streams(ar: Any, w: Any) -> None:
+    """Re-create the input's streams (name, flavor, compression, tags, layouts) in writer ``w``
+    so that their records keep their layouts; the records themselves are copied as they are."""
+    from ..archive.layout import Layout
+
+    for sid, m in (getattr(ar, "streams", {}) or {}).items():
+        if not isinstance(m, dict) or not isinstance(m.get("name"), str):
+            continue
+        lays = m.get("layouts") or {}
+        kw = {k: Layout.from_json(lays[k]) for k in ("data", "config", "state") if lays.get(k)}
+        s = w.create_stream(m["name"], m.get("flavor"), m.get("compression"), **kw)
+        for k, v in (m.get("tags") or {}).items():
+            s.set_tag(k, v)
+
+
 def _to_archive(ar: Any, args: Any) -> int:
     n = 0
     prog = Progress("convert", max(len(ar.frames), 1), " frames")
     with _writer(args.output, args.preset) as w:
         for k, v in (ar.tags or {}).items():
             w.set_tag(k, v)
+        _copy_streams(ar, w)
         for name, lay in (getattr(ar, "layouts", {}) or {}).items():
             if name not in getattr(ar, "channel_stream", {}):
                 try:

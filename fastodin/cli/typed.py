@@ -138,7 +138,8 @@ class Typer:
             return out
         if name.startswith("odin/event/") and len(p) >= 10:
             typ, eid, _res, ts, seq = _EVENT.unpack_from(p, 0)
-            return {"event_id": eid, "timestamp": ts, "sequence": seq, "payload": plain(bytes(p[10:]))}
+            # opaque bytes (spec/odin.md): always hex, never guessed as text ("ab" would be ambiguous)
+            return {"event_id": eid, "timestamp": ts, "sequence": seq, "payload": bytes(p[10:]).hex()}
         return None
 
 
