@@ -113,6 +113,17 @@ def _rows(data: Any, offs: np.ndarray, L: int) -> np.ndarray:
     return out
 
 
+_HDR_DTYPES: Dict[int, np.dtype] = {}
+
+
+def _hdr_dtype(stride: int) -> np.dtype:
+    dt = _HDR_DTYPES.get(stride)
+    if dt is None:
+        dt = _HDR_DTYPES[stride] = np.dtype({"names": ["t", "i", "l"], "formats": ["<f8", "<u4", "<u4"],
+                                             "offsets": [0, 8, 12], "itemsize": stride})
+    return dt
+
+
 def _what(what: Any) -> str:
     return what.describe() if isinstance(what, FrameEntry) else str(what)
 
@@ -579,6 +590,9 @@ class Archive:
         writer's metadata removed)."""
         if self.format == "fastpack":
             return self._raw_columns(data)
+        fast = self._uniform_columns(e, data)
+        if fast is not None:
+            return fast
         try:
             s = scan(data, max_record_size=self._max)
         except DataError as exc:
@@ -592,6 +606,41 @@ class Archive:
             keep[e.skip] = False
             return t[keep], i[keep], o[keep], n[keep]
         return t, i, o, n
+
+    def _uniform_columns(self, e: FrameEntry, data: Any) -> Optional[Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Fast path when the index says every data record of the frame has one payload size and
+        the hidden records (definitions, metadata) open the frame: read the headers through one
+        strided view and verify every length; None (use the scanner) if anything differs."""
+        skip = e.skip
+        k = len(skip)
+        if k and skip[-1] != k - 1:
+            return None
+        L = -1
+        for cnt, nb, _a, _b in e.channels.values():
+            if cnt <= 0 or nb % cnt:
+                return None
+            if L < 0:
+                L = nb // cnt
+            elif nb // cnt != L:
+                return None
+        if L < 0:
+            return None
+        pos = 0
+        size = len(data)
+        for _ in range(k):
+            if pos + 16 > size:
+                return None
+            ln = _U32.unpack_from(data, pos + 12)[0]
+            pos += 16 + ln + (-ln & 7)
+        stride = 16 + L + (-L & 7)
+        n = e.n_records - k
+        if n <= 0 or pos + n * stride != size:
+            return None
+        rec = np.ndarray((n,), dtype=_hdr_dtype(stride), buffer=data, offset=pos)
+        if not bool((rec["l"] == L).all()):
+            return None
+        o = np.arange(pos + 16, pos + 16 + n * stride, stride, dtype=np.int64)
+        return rec["t"].copy(), rec["i"].copy(), o, np.full(n, L, np.uint32)
 
     def _raw_columns(self, data: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         cache = getattr(self, "_raw_cols", None)
