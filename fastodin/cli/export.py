@@ -117,7 +117,13 @@ def collect_tables(ar: Any, chans: Any, start: Optional[float], end: Optional[fl
                 col = np.empty(len(vals), object)
                 col[:] = vals
                 cols["payload"] = col
-        tables[table_name(name)] = cols
+        tname = table_name(name)
+        if tname in tables:  # two names that sanitise alike ("imu:config", "imu_config"): never overwrite
+            k = 2
+            while f"{tname}-{k}" in tables:
+                k += 1
+            tname = f"{tname}-{k}"
+        tables[tname] = cols
     return tables
 
 

@@ -9,6 +9,7 @@ import os
 import sys
 from typing import Any
 
+from .info import _jsonable  # non-finite floats -> null: always valid JSON
 from ._util import EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, one_line
 from .sources import check_readable
 
@@ -52,7 +53,7 @@ def run(args: Any) -> int:
     lost_any = bool(r["lost"]) or (r["records_lost"] or 0) > 0
     if args.json:
         r["output"] = args.output
-        sys.stdout.write(json.dumps(r, indent=2) + "\n")
+        sys.stdout.write(json.dumps(_jsonable(r), indent=2) + "\n")
     else:
         lost = "an unknown number of" if r["records_lost"] is None else str(r["records_lost"])
         print(f"saved: {r['records_saved']} records in {r['frames_saved']} frames -> {args.output} "

@@ -15,6 +15,7 @@ from typing import Any, Dict, List
 
 import numpy as np
 
+from .info import _jsonable  # non-finite floats -> null: always valid JSON
 from ._util import EXIT_DATA, EXIT_OK, Progress, human_bytes, one_line
 from .sources import open_input
 
@@ -131,7 +132,7 @@ def run(args: Any) -> int:
     with open_input(args.file) as ar:
         res = verify(ar, strict=args.strict)
     if args.json:
-        sys.stdout.write(json.dumps(res, indent=2) + "\n")
+        sys.stdout.write(json.dumps(_jsonable(res), indent=2) + "\n")
     else:
         for p in res["problems"]:
             print(f"PROBLEM: {p}")
