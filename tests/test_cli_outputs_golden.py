@@ -89,6 +89,7 @@ def files(tmp_path_factory):
         c.close()
     golden = str(d / "golden.fastpack.zst")
     pk = [open(os.path.join(VEC, f), "rb").read() for f in ("01_identifier.bin", "02_data_seq0.bin", "04_event.bin")]
+    pk.append(bytes.fromhex("0b 02 00 00 4c 04 00 00 00 00 61 62"))   # event 2, payload "ab" (printable)
     with Writer(golden) as w:
         c = OdinToFastPack(WriterSink(w), odin_db=load_odin_db(os.path.join(VEC, "golden_od.odin.json")))
         c.add_many(pk)
@@ -282,6 +283,8 @@ def test_cat_odin_values(files, capsys):
     ev = files["golden_packets"][2]
     assert lines[1]["channel"].startswith("odin/event/")
     assert lines[1]["values"]["payload"] == ev[10:].hex()        # opaque bytes: always hex
+    assert lines[2] == {"t": 0.0011, "channel": "odin/event/2",
+                        "values": {"event_id": 2, "timestamp": 1100, "sequence": 0, "payload": "6162"}}
     rc, out, _ = _run(capsys, "cat", files["golden"], "--channel", "odin/set/0x0996", "--format", "hex")
     assert out == f"0.001\todin/set/0x0996\t42\t{files['golden_packets'][1].hex()}\n"
 
@@ -327,8 +330,8 @@ def test_export_npz(files, capsys):
         "set_0x0996/sensors.offset": "int32", "set_0x0996/system.uptime_ms": "uint32",
         "set_0x0996/system.voltage": "float32", "set_0x0996/system.axis[0]": "int16",
         "set_0x0996/system.axis[1]": "int16", "set_0x0996/system.error_code": "int32"}
-    ev = [k for k in z.files if k.startswith("event_")]
     eid = files["golden_packets"][2][1] | (files["golden_packets"][2][2] << 8)
+    ev = [k for k in z.files if k.startswith(f"event_{eid}/")]
     assert sorted(ev) == sorted(f"event_{eid}/{c}" for c in
                                 ("timestamp", "ticks", "time", "sequence", "payload", "payload.length"))
     n = int(z[f"event_{eid}/payload.length"][0])
@@ -382,7 +385,7 @@ def test_info_json_odin(files, capsys):
     o = d["odin"]
     assert {"stats", "sets", "source", "crc_errors", "sequence_totals", "counts_per_second"} <= set(o)
     assert o["crc_errors"] == 0 and o["sequence_totals"] == {"gaps": 0, "lost": 0, "duplicates": 0, "late": 0}
-    assert o["stats"]["packets"] == 3 and o["sets"]["0x0996"]["packet_size"] == 42
+    assert o["stats"]["packets"] == 4 and o["sets"]["0x0996"]["packet_size"] == 42
 
 
 def test_verify_and_recover_json(files, capsys):
