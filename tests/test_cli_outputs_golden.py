@@ -289,6 +289,19 @@ def test_cat_odin_values(files, capsys):
     assert out == f"0.001\todin/set/0x0996\t42\t{files['golden_packets'][1].hex()}\n"
 
 
+def test_cat_non_utf8_channel_name(files, capsys):
+    path = files["dir"] / "nu.fastpack"
+    enc = fastodin.Encoder(namespace=True)
+    enc.add(0.0, b"imu\xff".decode("utf-8", "surrogateescape"), b"\x01")
+    path.write_bytes(enc.take())
+    want = {"jsonl": '{"t":0.0,"channel":"imu\\\\xff","hex":"01"}\n',
+            "csv": "time,channel,other\n0.0,imu\\xff,hex:01\n",
+            "hex": "0.0\timu\\xff\t1\t01\n"}
+    for fmt, w in want.items():
+        rc, out, err = _run(capsys, "cat", str(path), "--format", fmt)
+        assert (rc, out) == (0, w), err
+
+
 # -- §5 export -----------------------------------------------------------------------------------
 
 def test_export_csv(files, capsys):

@@ -68,11 +68,12 @@ def run(args: Any) -> int:
         limit = args.limit
         n = 0
         write = out.write
+        label = _Labels()
         if args.format == "hex":
             for r in recs:
                 if limit is not None and n >= limit:
                     break
-                nm = r.name if r.name is not None else ("0" if r.id == 0 else f"#{r.id}")
+                nm = label(r)
                 write(f"{r.time!r}\t{nm}\t{len(r.payload)}\t{bytes(r.payload).hex()}\n")
                 n += 1
         elif args.format == "jsonl":
@@ -81,7 +82,7 @@ def run(args: Any) -> int:
             for r in recs:
                 if limit is not None and n >= limit:
                     break
-                nm = r.name if r.name is not None else ("0" if r.id == 0 else f"#{r.id}")
+                nm = label(r)
                 d: Dict[str, Any] = {"t": r.time if math.isfinite(r.time) else repr(r.time), "channel": nm}
                 v = typer.values(r) if typer is not None else None
                 if v is None:
@@ -108,16 +109,18 @@ def run(args: Any) -> int:
 
 
 def _csv(recs: Any, typer: Optional[Typer], out: Any, limit: Optional[int]) -> int:
-    """CSV: ``time,channel`` then the typed columns of the first typed record; a record whose
-    columns differ (another channel type) puts its values as JSON in a ``values`` column."""
+    """CSV: ``time,channel`` then the typed columns of the first record, then ``other``; a record
+    whose columns differ (another channel type) puts its values as JSON in ``other``, an untyped
+    one ``hex:<payload>`` (spec/cli-outputs.md §4)."""
     w = csv.writer(out, lineterminator="\n")
+    label = _Labels()
     cols: Optional[List[str]] = None
     n = 0
     header_done = False
     for r in recs:
         if limit is not None and n >= limit:
             break
-        nm = r.name if r.name is not None else ("0" if r.id == 0 else f"#{r.id}")
+        nm = label(r)
         v = typer.values(r) if typer is not None else None
         if v is not None and "meta" in v and r.id == 0:
             v = None
@@ -135,6 +138,34 @@ def _csv(recs: Any, typer: Optional[Typer], out: Any, limit: Optional[int]) -> i
     if not header_done:
         w.writerow(["time", "channel", "other"])
     return n
+
+
+class _Labels:
+    r"""Channel label of a record: its name (non-UTF-8 name bytes as ``\xNN`` escapes, so every
+    output line is valid UTF-8), ``"0"`` for id-0 metadata, ``"#<id>"`` for an unnamed id.
+
+    >>> from fastodin.codec import Record
+    >>> lab = _Labels()
+    >>> lab(Record(0.0, 1, b"", "imu\udcff")), lab(Record(0.0, 0, b"", None)), lab(Record(0.0, 7, b"", None))
+    ('imu\\xff', '0', '#7')
+    """
+
+    def __init__(self) -> None:
+        self._cache: Dict[str, str] = {}
+
+    def __call__(self, r: Any) -> str:
+        nm = r.name
+        if nm is None:
+            return "0" if r.id == 0 else f"#{r.id}"
+        got = self._cache.get(nm)
+        if got is None:
+            try:
+                nm.encode("utf-8")
+                got = nm
+            except UnicodeEncodeError:
+                got = nm.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            self._cache[nm] = got
+        return got
 
 
 def _cell(v: Any) -> Any:
