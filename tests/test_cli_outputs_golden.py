@@ -428,6 +428,15 @@ def test_convert_to_archive_keeps_streams(files, capsys):
             assert ar.info()["streams"]["imu"]["tags"] == {"unit": "C"} and ar.tags == {"site": "lab"}
 
 
+def test_convert_nan_time_to_archive_is_a_data_error(files, capsys):
+    src = files["dir"] / "nan.fastpack"
+    src.write_bytes(fastodin.encode([(0.0, "a", b"1"), (float("nan"), "a", b"2")], namespace=True))
+    out = files["dir"] / "nan.fastpack.zst"
+    rc, _, err = _run(capsys, "convert", str(src), str(out))
+    assert rc == 1 and err.count("\n") == 1 and "record 1" in err and "NaN" in err
+    assert not out.exists()                             # no half-written archive left behind
+
+
 # -- §8 exit codes ---------------------------------------------------------------------------------
 
 def test_exit_codes_and_error_classes(files, capsys):

@@ -143,7 +143,12 @@ def run(args: Any) -> int:
     if not os.path.isdir(d):
         raise CliError(f"cannot write {args.output}: directory {d} does not exist", EXIT_IO)
     t0 = time.monotonic()
-    n, unit, note = _convert(args, kin, kout)
+    try:
+        n, unit, note = _convert(args, kin, kout)
+    except BaseException:
+        if kout == "archive" and os.path.exists(args.output):  # the archive writer writes OUT in place
+            os.unlink(args.output)
+        raise
     el = time.monotonic() - t0
     size = os.path.getsize(args.output) if os.path.exists(args.output) else 0
     print(f"converted {args.input} ({kin}) -> {args.output} ({kout}): {n} {unit}, {human_bytes(size)} "
@@ -244,11 +249,16 @@ def _to_archive(ar: Any, args: Any) -> int:
         total = max(sum(e.n_records for e in ar.frames), 1)
         prog.total = total
         prog.unit = " rec"
+        from ..errors import UsageError
+
         for r in ar.records():
-            if r.id == 0:
-                write(r.time, 0, bytes(r.payload))
-            else:
-                write(r.time, r.name if r.name is not None else str(r.id), bytes(r.payload))
+            try:
+                if r.id == 0:
+                    write(r.time, 0, bytes(r.payload))
+                else:
+                    write(r.time, r.name if r.name is not None else str(r.id), bytes(r.payload))
+            except UsageError as e:  # valid FastPack an archive cannot hold (a NaN time): a data problem
+                raise CliError(f"{args.input}: record {n} cannot go into an archive: {e}", EXIT_DATA) from None
             n += 1
             if n & 8191 == 0:
                 prog.update(n)
