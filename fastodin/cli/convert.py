@@ -143,10 +143,12 @@ def run(args: Any) -> int:
     if not os.path.isdir(d):
         raise CliError(f"cannot write {args.output}: directory {d} does not exist", EXIT_IO)
     t0 = time.monotonic()
+    before = _stat(args.output)
     try:
         n, unit, note = _convert(args, kin, kout)
     except BaseException:
-        if kout == "archive" and os.path.exists(args.output):  # the archive writer writes OUT in place
+        now = _stat(args.output)
+        if kout == "archive" and now is not None and now != before:  # the archive writer writes OUT in place
             os.unlink(args.output)
         raise
     el = time.monotonic() - t0
@@ -154,6 +156,14 @@ def run(args: Any) -> int:
     print(f"converted {args.input} ({kin}) -> {args.output} ({kout}): {n} {unit}, {human_bytes(size)} "
           f"in {el:.2f} s" + (f"; {note}" if note else ""))
     return EXIT_OK
+
+
+def _stat(path: str) -> Optional[Tuple[int, int, int]]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def _convert(args: Any, kin: str, kout: str) -> Tuple[int, str, str]:
