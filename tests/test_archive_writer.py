@@ -99,7 +99,13 @@ def test_usage_errors(tmp_path):
     with pytest.raises(UsageError):
         Writer(tmp_path / "a", flush_interval=0)
     w = Writer(tmp_path / "b.fastpack.zst")
+    with pytest.raises(UsageError):
+        w.set_tag("bad", object())
+    with pytest.raises(UsageError):
+        w.set_tag(1, "x")
     w.create_stream("s")
+    with pytest.raises(UsageError):
+        w._streams["s"].set_tag("bad", {1, 2})
     with pytest.raises(UsageError):
         w.create_stream("s")
     with pytest.raises(UsageError):
@@ -273,9 +279,9 @@ def test_backpressure_bounds_the_queue(tmp_path):
     gate = threading.Event()
     real = w._write_item
 
-    def slow(g, data):
+    def slow(g, data, cols=None):
         gate.wait(30)
-        real(g, data)
+        real(g, data, cols)
 
     w._write_item = slow
     done = threading.Event()
@@ -377,3 +383,17 @@ def test_limits(tmp_path):
         assert all(e.n_records <= 0xFFFF for e in ar.frames)
         assert ar.info()["channels"]["many"]["count"] == 70000
         assert ar.info()["records"] == 70300
+
+
+def test_write_many_copies_its_inputs(tmp_path):
+    t = np.arange(100_000, dtype=np.float64) * 1e-3
+    v = np.arange(200_000, dtype=np.float64).reshape(100_000, 2)
+    expect_t, expect_v = t.copy(), v.copy()
+    with Writer(tmp_path / "c.fastpack.zst", frame_size=1 << 16, queue_frames=64) as w:
+        w.write_many(t, "x", v)
+        t[:] = -1.0          # the worker may not have written the frames yet
+        v[:] = -1.0
+    with open_archive(tmp_path / "c.fastpack.zst") as ar:
+        tt, vv = ar.read("x")
+        assert np.array_equal(tt, expect_t) and np.array_equal(vv, expect_v)
+        assert ar.info()["channels"]["x"]["first"] == 0.0

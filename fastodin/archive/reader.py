@@ -113,15 +113,7 @@ def _rows(data: Any, offs: np.ndarray, L: int) -> np.ndarray:
     return out
 
 
-_HDR_DTYPES: Dict[int, np.dtype] = {}
-
-
-def _hdr_dtype(stride: int) -> np.dtype:
-    dt = _HDR_DTYPES.get(stride)
-    if dt is None:
-        dt = _HDR_DTYPES[stride] = np.dtype({"names": ["t", "i", "l"], "formats": ["<f8", "<u4", "<u4"],
-                                             "offsets": [0, 8, 12], "itemsize": stride})
-    return dt
+_V16 = np.dtype((np.void, 16))
 
 
 def _what(what: Any) -> str:
@@ -636,11 +628,13 @@ class Archive:
         n = e.n_records - k
         if n <= 0 or pos + n * stride != size:
             return None
-        rec = np.ndarray((n,), dtype=_hdr_dtype(stride), buffer=data, offset=pos)
-        if not bool((rec["l"] == L).all()):
+        # one strided pass copies every 16-byte header; the checks then run on the compact copy
+        hdr = np.ndarray((n,), dtype=_V16, buffer=data, offset=pos, strides=(stride,)).copy()
+        u4 = hdr.view(np.uint32).reshape(n, 4)
+        if not bool((u4[:, 3] == L).all()):
             return None
         o = np.arange(pos + 16, pos + 16 + n * stride, stride, dtype=np.int64)
-        return rec["t"].copy(), rec["i"].copy(), o, np.full(n, L, np.uint32)
+        return hdr.view("<f8").reshape(n, 2)[:, 0].copy(), u4[:, 2].copy(), o, np.full(n, L, np.uint32)
 
     def _raw_columns(self, data: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         cache = getattr(self, "_raw_cols", None)
@@ -899,9 +893,22 @@ class Archive:
             if not t.shape[0]:
                 continue
             cids = [c for c in e.channels if ids is None or c in ids]
+            # round-robin frames (ids repeat with a short period): channel k is a strided slice
+            per = None
+            nch = len(e.channels)
+            if 1 < nch <= 64 and m is None and t.shape[0] >= nch:
+                head = i[:nch].tolist()
+                if len(set(head)) == nch and bool((i[nch:] == i[:-nch]).all()):
+                    per = {c: k for k, c in enumerate(head)}
             for cid in cids:
-                sel = np.flatnonzero(i == cid) if len(e.channels) > 1 else None
-                ct, co, cn = (t, o, n) if sel is None else (t[sel], o[sel], n[sel])
+                if nch == 1:
+                    ct, co, cn = t, o, n
+                elif per is not None:
+                    k = per[cid]
+                    ct, co, cn = t[k::nch], o[k::nch], n[k::nch]
+                else:
+                    sel = np.flatnonzero(i == cid)
+                    ct, co, cn = t[sel], o[sel], n[sel]
                 cnt = ct.shape[0]
                 if not cnt:
                     continue

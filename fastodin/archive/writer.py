@@ -244,6 +244,7 @@ class Writer:
         self._check()
         if not isinstance(name, str):
             raise UsageError(f"tag names are str, not {type(name).__name__}")
+        encode_meta({name: value})   # UsageError now if the value cannot be stored as JSON
         self._tags[name] = value
         if self._started:
             self._groups[0].emit(self._meta_time(), 0, self._file_meta())
@@ -299,7 +300,7 @@ class Writer:
         of bytes-like payloads.
         """
         self._check()
-        t = np.asarray(times, dtype=np.float64).reshape(-1)
+        t = np.array(times, dtype=np.float64).reshape(-1)   # a copy: the worker reads it later
         n = t.shape[0]
         if isinstance(payloads, np.ndarray):
             arr = payloads
@@ -339,10 +340,20 @@ class Writer:
         if name == 0 and row_bytes == 0:
             raise UsageError("id-0 payloads of 0 bytes or b'0' reset Perl namespaces; refusing")
         b = ch.buf
+        g = ch.group
+        L = row_bytes
         for i in range(0, n, per):
-            b += encode_columns(t[i:i + per], ch.id, arr[i:i + per])
+            chunk = encode_columns(t[i:i + per], ch.id, arr[i:i + per])
+            if not b and len(chunk) >= self._frame_size:
+                with self._cut_lock:
+                    if not b:   # nothing pending: the chunk is a frame, its columns known
+                        k = min(per, n - i)
+                        self._slots.acquire()
+                        self._q.put((g, chunk, True, (t[i:i + k], ch.id, L)))
+                        continue
+            b += chunk
             if len(b) >= self._frame_size:
-                self._cut(ch.group)
+                self._cut(g)
 
     def define_channel(self, name: str, layout: Layout) -> None:
         """Attach a :class:`Layout` to a plain channel before its first record (typed reads)."""
@@ -527,7 +538,7 @@ class Writer:
             return
         if blocking:
             self._slots.acquire()
-        self._q.put((g, data, blocking))
+        self._q.put((g, data, blocking, None))
 
     def _tick(self, interval: float) -> None:
         while not self._stop.wait(interval):
@@ -554,7 +565,7 @@ class Writer:
                         self._drain(0)
                     return
                 if self._error is None:
-                    self._write_item(item[0], item[1])
+                    self._write_item(item[0], item[1], item[3])
                     if self._q.qsize() == 0:
                         self._drain(0)
             except BaseException as exc:
@@ -573,12 +584,19 @@ class Writer:
                 k = os.write(self._fd, rest)
                 rest = rest[k:]
 
-    def _write_item(self, g: _Group, data: bytes) -> None:
-        s = scan(data)
-        if s.end != len(data):  # pragma: no cover - our own encoding
-            raise AssertionError("writer produced a partial record")
-        times, ids, offs, lens = s.time, s.id, s.offset, s.length
-        n = times.shape[0]
+    def _write_item(self, g: _Group, data: bytes, cols: Any = None) -> None:
+        if cols is not None:        # a write_many chunk: one channel, one payload size
+            times, cid, L = cols
+            n = times.shape[0]
+            ids = np.full(n, cid, np.uint32)
+            lens = np.full(n, L, np.uint32)
+            offs = np.arange(n, dtype=np.int64) * (16 + L + (-L & 7)) + 16
+        else:
+            s = scan(data)
+            if s.end != len(data):  # pragma: no cover - our own encoding
+                raise AssertionError("writer produced a partial record")
+            times, ids, offs, lens = s.time, s.id, s.offset, s.length
+            n = times.shape[0]
         # definitions: first record of an id not defined before (the namespace rule); the
         # writer's metadata: id-0 records starting with {"fastodin":
         special = None
@@ -752,6 +770,9 @@ class Stream:
     def set_tag(self, name: str, value: Any) -> None:
         """Set a stream tag (re-emitted in the stream definition when changed after the start)."""
         self._w._check()
+        if not isinstance(name, str):
+            raise UsageError(f"tag names are str, not {type(name).__name__}")
+        encode_meta({name: value})   # UsageError now if the value cannot be stored as JSON
         self.tags[name] = value
         if self._group is not None:
             self._group.emit(self._w._meta_time(), 0, self._definition())
