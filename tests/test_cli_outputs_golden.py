@@ -229,6 +229,40 @@ def test_replay_odin_on_a_byte_stream_is_usage(files, capsys):
     assert rc == 2 and err.count("\n") == 1
 
 
+def test_paced_replay_sends_before_it_waits(monkeypatch):
+    """A paced byte-stream replay must not hold due bytes in its 64 KiB buffer while it sleeps
+    (it did: a slow stream reached the receiver only when the buffer filled)."""
+    from fastodin.cli import replay as rp
+
+    log = []
+
+    class FakeTime:                                     # no real clock: the test never depends on timing
+        now = 100.0
+
+        @staticmethod
+        def monotonic():
+            return FakeTime.now
+
+        @staticmethod
+        def sleep(d):
+            log.append(("sleep", d))
+            FakeTime.now += d
+
+    monkeypatch.setattr(rp, "time", FakeTime)
+    written = []
+    out = rp._Stream(lambda b: (written.append(b), log.append(("write", b))), "test", push=lambda: log.append("push"))
+    for _, p in rp._paced(iter([(0.0, b"a"), (0.0, b"b"), (1.0, b"c")]), 2.0, out.push):
+        out.packet(p)
+    out.close()
+    assert log == [("write", b"ab"), "push", ("sleep", 0.5), ("write", b"c")]
+    log.clear()
+    out = rp._Stream(lambda b: log.append(("write", b)), "test")
+    for _ in rp._push_between(iter([(0.0, b"x"), (0.0, b"y")]), out):
+        out.packet(_[1])
+        log.append("next")
+    assert log == ["next", ("write", b"x"), "next", ("write", b"y")]
+
+
 # -- §4 cat --------------------------------------------------------------------------------------
 
 PLAIN_JSONL = """\

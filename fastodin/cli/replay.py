@@ -61,6 +61,9 @@ class _Out:
     def flush(self) -> None:
         pass
 
+    def push(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -110,8 +113,9 @@ class _Udp(_Out):
 
 
 class _Stream(_Out):
-    def __init__(self, write: Any, where: str, closer: Any = None) -> None:
+    def __init__(self, write: Any, where: str, closer: Any = None, push: Any = None) -> None:
         self._write = write
+        self._push = push
         self._buf: List[bytes] = []
         self._n = 0
         self.where = where
@@ -131,6 +135,12 @@ class _Stream(_Out):
             self._buf = []
             self._n = 0
             self._write(data)
+
+    def push(self) -> None:
+        """Send what is buffered now, through any buffer underneath (paced replay)."""
+        self.flush()
+        if self._push is not None:
+            self._push()
 
     def close(self) -> None:
         self.flush()
@@ -190,12 +200,15 @@ def _tcp_out(host: str, port: int, listen: bool, quiet: bool) -> _Stream:
 
 def _stdout_out() -> _Stream:
     out = sys.stdout.buffer
-    return _Stream(out.write, "stdout", out.flush)
+    return _Stream(out.write, "stdout", out.flush, out.flush)
 
 
 # -- sources --------------------------------------------------------------------------------------------
 
-def _paced(items: Iterator[Tuple[float, bytes]], speed: float) -> Iterator[Tuple[float, bytes]]:
+def _paced(items: Iterator[Tuple[float, bytes]], speed: float,
+           before_wait: Any = None) -> Iterator[Tuple[float, bytes]]:
+    """``items`` at recorded pace x ``speed``; ``before_wait()`` runs before every sleep, so
+    buffered output leaves when it is due, not when a buffer fills."""
     if speed <= 0:
         yield from items
         return
@@ -208,8 +221,19 @@ def _paced(items: Iterator[Tuple[float, bytes]], speed: float) -> Iterator[Tuple
             due = t0w + (t - t0r) / speed
             d = due - time.monotonic()
             if d > 0:
-                time.sleep(d)
+                if before_wait is not None:
+                    before_wait()
+                    d = due - time.monotonic()
+                if d > 0:
+                    time.sleep(d)
         yield t, b
+
+
+def _push_between(items: Iterator[Tuple[float, bytes]], out: "_Out") -> Iterator[Tuple[float, bytes]]:
+    """Send what is buffered before asking ``items`` (which may sleep to pace) for the next one."""
+    for x in items:
+        yield x
+        out.push()
 
 
 def _fastpack_items(ar: Any, chans: Any, start: Optional[float], end: Optional[float]) -> Iterator[Tuple[float, bytes]]:
@@ -263,6 +287,7 @@ def run(args: Any) -> int:
                 items = timed_packets(odin_records(ar, args.start, args.end, chans or "odin/*"))
             total = None
         speed = args.speed
+        lib_paced = False  # the library paces (identifier re-emission): push after every packet
         if args.identifier_interval is not None and fmt != "fastpack":
             if not args.identifier_interval > 0:
                 raise CliError("--identifier-interval must be > 0 seconds", EXIT_USAGE)
@@ -273,6 +298,7 @@ def run(args: Any) -> int:
             items = ((0.0, p) for p in odin_replay([(t, "odin/", p) for t, p in src], speed=speed,
                                                     identifier_interval=args.identifier_interval))
             speed = 0.0
+            lib_paced = args.speed > 0
         if args.udp:
             host, port = parse_hostport(args.udp)
             out: _Out = _Udp(host, port)
@@ -281,13 +307,15 @@ def run(args: Any) -> int:
             out = _tcp_out(host, port, args.listen, args.quiet)
         else:
             out = _stdout_out()
+        if lib_paced:
+            items = _push_between(items, out)
         t0 = time.monotonic()
         prog = Progress("replay", None, " pkts") if not args.quiet else Progress("", None, stream=None)
         try:
             if fmt == "burst":
                 from ..odin.burst import burst_encode
 
-                if speed <= 0 and not out.datagrams:
+                if args.speed <= 0 and not out.datagrams:
                     from ..odin.burst import burst_encode_many
 
                     batch: List[bytes] = []
@@ -302,11 +330,11 @@ def run(args: Any) -> int:
                         out.packet(burst_encode_many(batch))
                         out.sent += len(batch) - 1
                 else:
-                    for _, p in _paced(items, speed):
+                    for _, p in _paced(items, speed, out.push):
                         out.packet(burst_encode(p))
                         prog.update(out.sent)
             else:
-                for _, p in _paced(items, speed):
+                for _, p in _paced(items, speed, out.push):
                     out.packet(p)
                     if out.sent & 1023 == 0:
                         prog.update(out.sent)
