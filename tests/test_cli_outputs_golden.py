@@ -210,6 +210,10 @@ def test_convert_and_replay_burst_by_hand(files, capsys):
     # a BURST file, paced (one frame per write): the same bytes
     p = _cli("replay", out, "--stdout", "--speed", "1000", "--quiet")
     assert p.returncode == 0 and p.stdout == want
+    p = _cli("replay", out, "--stdout", "--speed", "0", "-q", "--start", "0.0005", "--end", "0.001")
+    assert p.returncode == 0 and p.stdout == b""        # both packets are at 0.001 s
+    rc, _, err = _run(capsys, "replay", out, "--stdout", "--channel", "odin/*")
+    assert rc == 2 and "no channels" in err
 
 
 def test_replay_fastpack_by_hand(files):

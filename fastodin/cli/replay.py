@@ -8,6 +8,7 @@ stream (``fastpack``, any recording).  ``--speed 1`` (default) keeps the recorde
 from __future__ import annotations
 
 import errno
+import math
 import socket
 import sys
 import time
@@ -266,11 +267,18 @@ def run(args: Any) -> int:
         if kind == "burst":
             if fmt == "fastpack":
                 raise CliError(f"{args.file} is a BURST capture: convert it to an archive first", EXIT_USAGE)
+            if args.channel:
+                raise CliError(f"{args.file} is a BURST capture: it has no channels (convert it to an archive "
+                               f"first to select some)", EXIT_USAGE)
             from ..odin.replay import timed_packets
 
             with open(args.file, "rb") as f:
                 data = f.read()
             items: Iterator[Tuple[float, bytes]] = timed_packets(data, format="burst")
+            if args.start is not None or args.end is not None:  # packet times: ticks / 1e6, as convert gives
+                lo = -math.inf if args.start is None else args.start
+                hi = math.inf if args.end is None else args.end
+                items = ((t, p) for t, p in items if lo <= t < hi)
             total = None
         else:
             ar = open_input(args.file, allow_damage=False)
