@@ -389,6 +389,19 @@ def test_export_npz(files, capsys):
     assert z[f"event_{eid}/payload"][0, :n].tobytes() == files["golden_packets"][2][10:]
 
 
+def test_export_selection_keeps_definitions(files, capsys):
+    """--start after the identifier packets, or --channel naming only the data channel, must still
+    decode the set (both gave raw `unresolved_0x0996` tables)."""
+    db = os.path.join(VEC, "golden_od.odin.json")
+    for extra in (["--start", "0.0005"], ["--channel", "odin/set/0x0996"]):
+        out = str(files["dir"] / ("sel-%s.npz" % extra[0].strip("-")))
+        rc, _, _ = _run(capsys, "export", files["golden"], "-o", out, "--npz", "--odin-db", db, *extra)
+        z = np.load(out)
+        assert rc == 0 and not [k for k in z.files if k.startswith("unresolved_")]
+        assert z["set_0x0996/sensors.temperature"].tolist() == [21.5]
+        assert z["set_0x0996/system.axis[1]"].tolist() == [100]
+
+
 def test_export_parquet(files, capsys):
     pq = pytest.importorskip("pyarrow.parquet")        # optional extra
     out = files["dir"] / "pq"

@@ -9,6 +9,7 @@ a directory OUT with one file per table; ``--npz`` writes one ``.npz`` whose arr
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -65,6 +66,22 @@ def _flatten_struct(prefix: str, arr: np.ndarray, out: Dict[str, np.ndarray]) ->
         out[prefix or "value"] = arr
 
 
+def _odin_source(ar: Any, sel: List[str], start: Optional[float], end: Optional[float]) -> Any:
+    """The selected ODIN records with ``start <= time < end``, plus the definitions their sets
+    need: every identifier packet of those sets and every type descriptor recorded before ``end``,
+    whatever ``start`` and the channel selection say (without them a set decodes as unresolved)."""
+    want = set(sel)
+    sets = {n[len("odin/set/"):] for n in want if n.startswith("odin/set/") and not n.endswith("/identifier")}
+    sets |= {n[len("odin/unresolved/"):] for n in want if n.startswith("odin/unresolved/")}
+    defs = {f"odin/set/{s}/identifier" for s in sets} | {"odin/types"}
+    defs &= set(ar.ids)
+    if start is None and defs <= want:
+        return odin_records(ar, start, end, sorted(want))
+    lo = -math.inf if start is None else start
+    return (r for r in ar.records(channels=sorted(want | defs), end=end)
+            if r.name in defs or r.time >= lo)
+
+
 def collect_tables(ar: Any, chans: Any, start: Optional[float], end: Optional[float],
                    odin_db: Any = None) -> Dict[str, Dict[str, np.ndarray]]:
     """``{table: {column: 1-D array}}`` for the selected channels of an open archive."""
@@ -75,8 +92,7 @@ def collect_tables(ar: Any, chans: Any, start: Optional[float], end: Optional[fl
     if odin_names and is_odin_archive(ar):
         from ..odin.decode import decode as odin_decode
 
-        sel = [n for n in odin_names]
-        res = odin_decode(odin_records(ar, start, end, sel), odin_db=odin_db)
+        res = odin_decode(_odin_source(ar, odin_names, start, end), odin_db=odin_db)
         for sid, tab in res.items():
             tables[f"set_0x{sid:04X}"] = dict(tab.columns(expand=True))
         for eid, ev in (res.events or {}).items():
