@@ -228,3 +228,23 @@ def test_errors_are_fastodin_errors(tmp_path):
     with pytest.raises(FastOdinError):
         with open_archive(p) as ar:
             list(ar.records())
+
+
+def test_oversized_index_frame_is_not_read(tmp_path, monkeypatch):
+    from fastodin.archive import reader as reader_mod
+
+    path, recs, w = _sample(tmp_path, n=300, frame_size=1024, close=False)
+    data = path.read_bytes()
+    w.close()
+    p = tmp_path / "o.fastpack.zst"
+    p.write_bytes(data)
+    monkeypatch.setattr(reader_mod, "MAX_INDEX_FRAME", 64)   # every per-frame index is "too big"
+    with pytest.raises(DataError, match="MAX_INDEX_FRAME"):
+        open_archive(p)
+    rep = recover(p, tmp_path / "o2.fastpack.zst")
+    assert rep.records_saved == 0 and rep.lost
+    # a complete file with an oversized seek table / consolidated index falls back to scanning
+    full = tmp_path / "full.fastpack.zst"
+    full.write_bytes(path.read_bytes())
+    with pytest.raises(DataError):
+        open_archive(full)

@@ -47,6 +47,8 @@ __all__ = ["open_archive", "Archive", "DEFAULT_MAX_FRAME_SIZE", "Damage"]
 #: Largest decompressed frame accepted (a header claiming more is a LimitError).
 DEFAULT_MAX_FRAME_SIZE = 1 << 30
 _TAIL = 1 << 16
+#: Largest index or seek-table frame read into memory (a bigger one is treated as damaged).
+MAX_INDEX_FRAME = 1 << 28
 _U32x2 = struct.Struct("<II")
 _U32 = struct.Struct("<I")
 _META_TAG = b'{"fastodin":'
@@ -221,6 +223,9 @@ class Archive:
             return False
         n, desc = ft
         st = seek_table_size(n, desc)
+        if st > MAX_INDEX_FRAME:
+            self.notes.append(f"seek table of {st} bytes exceeds MAX_INDEX_FRAME={MAX_INDEX_FRAME}: scanned")
+            return False
         if st > size:
             self.notes.append("seek table larger than the file: scanned")
             return False
@@ -236,7 +241,7 @@ class Archive:
             return False
         idx_size = seek[-1][0]
         idx_off = st_off - idx_size
-        if idx_size < 8 or seek[-1][1] != 0:
+        if idx_size < 8 or seek[-1][1] != 0 or idx_size > MAX_INDEX_FRAME:
             self.notes.append("no consolidated index before the seek table: scanned")
             return False
         raw = tail[idx_off - tail_off:st_off - tail_off] if idx_off >= tail_off else _pread(self._fd, idx_size, idx_off)
@@ -288,6 +293,16 @@ class Archive:
                     pending = None
                     if nxt is None:
                         break
+                    pos = nxt
+                    continue
+                if magic == INDEX_MAGIC and ln > MAX_INDEX_FRAME:
+                    nxt = self._resync(pos + 1)
+                    if not lenient:
+                        raise CorruptFrameError(f"index frame at offset {pos} claims {ln} bytes > MAX_INDEX_FRAME="
+                                                f"{MAX_INDEX_FRAME}; use fastodin.archive.recover()", offset=pos,
+                                                length=ln, limit=MAX_INDEX_FRAME)
+                    self.damage.append(Damage(pos, nxt - pos, "oversized index frame", pending))
+                    pending = None
                     pos = nxt
                     continue
                 if magic == INDEX_MAGIC:
