@@ -488,6 +488,24 @@ def test_convert_nan_time_to_archive_is_a_data_error(files, capsys):
     assert not out.exists()                             # no half-written archive left behind
 
 
+def test_record_fastpack_stdin_applies_writer_metadata(files, capsys):
+    """A raw stream made from an archive (its `{"fastodin": ...}` records) records into an archive
+    with the same streams and typed records (it used to stop at once with exit 2)."""
+    src = str(files["dir"] / "rec-src.fastpack")
+    assert _run(capsys, "convert", files["plain"], src)[0] == 0
+    out = str(files["dir"] / "rec-out.fastpack.zst")
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    with open(src, "rb") as f:
+        p = subprocess.run([sys.executable, "-m", "fastodin", "record", "-o", out, "--stdin", "--fastpack", "-q"],
+                           stdin=f, capture_output=True, timeout=60, env=env)
+    assert p.returncode == 0, p.stderr
+    rc, got, _ = _run(capsys, "cat", out, "--order", "time")
+    assert got == PLAIN_JSONL
+    with fastodin.open(out) as ar:
+        assert ar.tags["site"] == "lab" and ar.tags["recorded_by"] == "fastodin record"
+        assert ar.info()["streams"]["imu"]["tags"] == {"unit": "C"}
+
+
 # -- §8 exit codes ---------------------------------------------------------------------------------
 
 def test_exit_codes_and_error_classes(files, capsys):

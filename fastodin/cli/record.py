@@ -278,7 +278,13 @@ class OdinSink:
 
 
 class FastPackSink:
-    """Chunks of a raw FastPack stream -> records copied into the archive (names kept)."""
+    """Chunks of a raw FastPack stream -> records copied into the archive (names kept).
+
+    The stream's own writer metadata (id-0 ``{"fastodin": ...}`` records, as in the ``.fastpack``
+    that ``convert`` or ``zstd -d`` make of an archive) is applied, not copied: file tags, streams
+    and channel layouts are re-created in each archive written.  A record the archive cannot hold
+    (a NaN time) is counted in ``lost`` (exit 1), never a crash of the recorder.
+    """
 
     def __init__(self, out: ArchiveOutput, rotate_size: Optional[int], rotate_time: Optional[float]) -> None:
         from ..codec import Decoder
@@ -286,32 +292,91 @@ class FastPackSink:
         self.out = out
         self.dec = Decoder(namespace=True)
         self.records = 0
+        self.lost = 0
+        self.first_loss = ""
         self.rotate_size = rotate_size
         self.rotate_time = rotate_time
+        self._meta: Dict[Any, Dict[str, Any]] = {}  # latest writer metadata by (kind, id)
+        self._streams: Dict[str, Any] = {}
+        self._writer: Any = None
+
+    def _apply(self, key: Any, m: Dict[str, Any]) -> None:
+        from ..archive.layout import Layout
+
+        w = self.out.writer
+        kind = key[0]
+        if kind == "file":
+            for k, v in (m.get("tags") or {}).items():
+                w.set_tag(k, v)
+        elif kind == "stream":
+            s = self._streams.get(key[1])
+            if s is None:
+                lays = m.get("layouts") or {}
+                kw = {k: Layout.from_json(lays[k]) for k in ("data", "config", "state") if lays.get(k)}
+                s = self._streams[key[1]] = w.create_stream(m["name"], m.get("flavor"), m.get("compression"), **kw)
+            for k, v in (m.get("tags") or {}).items():
+                s.set_tag(k, v)
+        elif kind == "channel" and m.get("layout"):
+            w.define_channel(m["name"], Layout.from_json(m["layout"]))
+
+    def _writer_meta(self, payload: bytes) -> None:
+        from ..errors import FastOdinError
+        from ..metadata import decode_meta
+
+        try:
+            m = decode_meta(payload)
+            kind = m["fastodin"]
+            key = (kind, m.get("id") if kind == "stream" else m.get("name") if kind == "channel" else None)
+            self._meta[key] = m
+            self._apply(key, m)
+        except (FastOdinError, KeyError, TypeError, ValueError, AttributeError) as e:
+            self._lose(f"writer metadata not applied: {' '.join(str(e).split())}")
+
+    def _lose(self, why: str) -> None:
+        self.lost += 1
+        if not self.first_loss:
+            self.first_loss = why
 
     def __call__(self, b: Batch) -> None:
         if (self.rotate_size is not None and self.out.size() >= self.rotate_size) or (
                 self.rotate_time is not None and time.monotonic() - self.out.opened_at >= self.rotate_time):
             self.out.open_next()
+        if self._writer is not self.out.writer:  # a new part: it gets the tags, streams, layouts too
+            self._writer = self.out.writer
+            self._streams = {}
+            for key, m in list(self._meta.items()):
+                self._apply(key, m)
         self.dec.feed(b.data)
         w = self.out.writer.write
         n = 0
+        from ..errors import UsageError
+
         for r in self.dec:
-            if r.id == 0:
-                if len(r.payload) == 0 or bytes(r.payload) == b"0":
-                    continue  # a namespace reset: the archive keeps its own namespace
-                w(r.time, 0, bytes(r.payload))
-            else:
-                w(r.time, r.name if r.name is not None else str(r.id), bytes(r.payload))
+            try:
+                if r.id == 0:
+                    p = bytes(r.payload)
+                    if len(p) == 0 or p == b"0":
+                        continue  # a namespace reset: the archive keeps its own namespace
+                    if p.startswith(b'{"fastodin":'):
+                        self._writer_meta(p)
+                        continue
+                    w(r.time, 0, p)
+                else:
+                    w(r.time, r.name if r.name is not None else str(r.id), bytes(r.payload))
+            except UsageError as e:  # e.g. a NaN time: valid FastPack, not storable in an archive
+                self._lose(f"record at {r.time!r} on {r.name or r.id!r}: {' '.join(str(e).split())}")
+                continue
             n += 1
         self.records += n
 
     def stats(self) -> Dict[str, int]:
-        return {"packets": self.records, "gaps": 0, "lost": 0, "crc_errors": 0, "bad": 0}
+        return {"packets": self.records, "gaps": 0, "lost": 0, "crc_errors": 0, "bad": self.lost}
 
     def close(self) -> Dict[str, Any]:
         s = self.stats()
         s["incomplete_tail_bytes"] = self.dec.buffered
+        s["records_lost"] = self.lost
+        s["first_loss"] = self.first_loss
         return s
 
 
@@ -447,5 +512,9 @@ def run(args: Any) -> int:
     if kdrops:
         print(f"fastodin record: error: the kernel dropped {kdrops} datagrams (receive buffer full): the capture is "
               f"incomplete", file=sys.stderr)
+        return EXIT_DATA
+    if summary.get("records_lost"):
+        print(f"fastodin record: error: {summary['records_lost']} records could not be stored (first: "
+              f"{summary['first_loss']})", file=sys.stderr)
         return EXIT_DATA
     return EXIT_OK
