@@ -863,8 +863,8 @@ class Archive:
         if target is None and layout is not None and layout.fixed:
             target = layout.dtype
             if raw.shape[1] != target.itemsize:
-                raise CorruptFrameError(f"channel {name!r}: payloads of {raw.shape[1]} bytes, layout says "
-                                        f"{target.itemsize}")
+                raise DataError(f"channel {name!r}: payloads of {raw.shape[1]} bytes, its layout says "
+                                f"{target.itemsize}; read it with dtype=... or as raw bytes", channel=name)
             arr = raw.reshape(-1).view(target) if raw.size else np.empty(0, target)
             if target.names == ("value",):
                 return tt, arr["value"]

@@ -155,7 +155,8 @@ class Writer:
     what a crash can lose).  ``queue_frames``: frames waiting for the compression thread before
     writers block (backpressure).  ``large_payload``: payloads of at least this many bytes put a
     new channel in frames of its own.  ``compress_threads``: frames compressed at once (zstd releases
-    the GIL; frames are still written in order).
+    the GIL; frames are still written in order).  A Writer is used from one thread; its own
+    threads compress, write and cut frames every ``flush_interval``.
 
     >>> import os, tempfile
     >>> w = Writer(os.path.join(tempfile.mkdtemp(), "x.fastpack.zst"), preset="fast")
