@@ -273,3 +273,52 @@ def test_not_an_archive_is_a_data_error(tmp_path):
     with pytest.raises(DataError):
         ar = open_archive(p)
         list(ar.records())
+
+
+def _perl_env():
+    import os
+
+    env = dict(os.environ)
+    lib = os.path.join(os.path.expanduser(os.environ.get("XDG_CACHE_HOME", "~/.cache")), "fastpack-perl", "perl",
+                       "lib", "perl5")
+    env["PERL5LIB"] = os.pathsep.join(x for x in (env.get("PERL5LIB"), lib) if x)
+    tool = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "tools", "perl", "fp_decode.pl")
+    if shutil.which("perl") is None or not os.path.exists(tool):
+        return None, None
+    ok = subprocess.run(["perl", "-MData::FastPack", "-e", "1"], env=env, capture_output=True).returncode == 0
+    return (env, tool) if ok else (None, None)
+
+
+def test_perl_reference_decodes_the_archive_stream(tmp_path):
+    """By hand / where the reference is built (shared/tools/perl/README.md): the Perl decoder reads
+    `zstd -d` of a multi-group archive exactly as our codec does."""
+    env, tool = _perl_env()
+    if env is None or shutil.which("zstd") is None:
+        pytest.skip("Perl Data::FastPack or the zstd CLI not available")
+    import json
+
+    p = tmp_path / "perl.fastpack.zst"
+    with Writer(p, frame_size=4096) as w:
+        w.set_tag("site", "lab")
+        cam = w.create_stream("cam")
+        cam.data_layout.image("image", 32, 16, "grey8")
+        cam.config(0.0)
+        for i in range(200):
+            w.write(i * 0.01, "imu", struct.pack("<d", i))
+            if i % 10 == 0:
+                cam.data(i * 0.01, np.full((16, 32), i % 256, np.uint8))
+    raw = subprocess.run(["zstd", "-dc", str(p)], check=True, capture_output=True).stdout
+    out = subprocess.run(["perl", tool, "ns"], input=raw, env=env, check=True, capture_output=True).stdout
+    perl = []
+    for line in out.decode().splitlines():
+        v = json.loads(line)
+        if isinstance(v, dict):
+            assert v["leftover"] == 0
+            continue
+        th, key, ph, meta_ok = v
+        name = bytes.fromhex(key[2:]).decode() if key.startswith("n:") else int(key[2:])
+        perl.append((struct.unpack("<d", bytes.fromhex(th))[0], name, bytes.fromhex(ph)))
+        assert meta_ok in (None, 1)
+    dec = Decoder(namespace=True)
+    dec.feed(raw)
+    assert perl == [(r.time, r.name if r.name is not None else 0, bytes(r.payload)) for r in dec]
