@@ -419,7 +419,9 @@ class Archive:
         data = self._decompress(raw, f"data frame {frame_no} at offset {pos}", pos)
         s = scan(data, max_record_size=self._max)
         if s.end != len(data):
-            raise CorruptFrameError(f"data frame {frame_no} at offset {pos}: ends inside a record", offset=pos)
+            raise CorruptFrameError(f"data frame {frame_no} at offset {pos} does not hold whole FastPack records "
+                                    f"(a record runs past its end at stream offset {soff + s.end}); a zstd file "
+                                    "not written by fastodin? `zstd -d` it and open the .fastpack", offset=pos)
         ids = s.id.tolist()
         names: List[Tuple[int, int, str]] = []
         meta: List[Tuple[float, int, bytes]] = []
