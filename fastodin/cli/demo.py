@@ -113,7 +113,7 @@ def odin_demo(path: str, seconds: float = 5.0, out: Optional[TextIO] = None, see
         d = info_dict(ar)
         print_info(d, out)
         t0 = time.perf_counter()
-        res = odin_decode(odin_records(ar))
+        res = odin_decode(odin_records(ar, channels=["odin/*", 0]))
         t_dec = time.perf_counter() - t0
         print("", file=out)
         print(f"decoded rows (fastodin.odin.decode, {t_dec * 1e3:.0f} ms):", file=out)

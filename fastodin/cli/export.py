@@ -38,7 +38,8 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--channel", "-c", action="append", metavar="GLOB", help="only these channels (repeatable)")
     p.add_argument("--start", type=float, metavar="S", help="only records with time >= S")
     p.add_argument("--end", type=float, metavar="S", help="only records with time < S")
-    p.add_argument("--odin-db", metavar="FILE", help="OdinDB .odin JSON for sets announced by 0x01 only")
+    p.add_argument("--odin-db", metavar="FILE", help="OdinDB .odin JSON for sets announced by 0x01 only "
+                   "(overrides the definitions the recording stores)")
 
 
 def table_name(channel: str) -> str:
@@ -67,19 +68,21 @@ def _flatten_struct(prefix: str, arr: np.ndarray, out: Dict[str, np.ndarray]) ->
 
 
 def _odin_source(ar: Any, sel: List[str], start: Optional[float], end: Optional[float]) -> Any:
-    """The selected ODIN records with ``start <= time < end``, plus the definitions their sets
-    need: every identifier packet of those sets and every type descriptor recorded before ``end``,
-    whatever ``start`` and the channel selection say (without them a set decodes as unresolved)."""
+    """The selected ODIN records with ``start <= time < end``, plus what their sets need to
+    decode typed: every identifier packet of those sets, every type descriptor and the id-0
+    metadata (the mapping's stored set definitions and counts_per_second) recorded before
+    ``end``, whatever ``start`` and the channel selection say (without them a set decodes as
+    unresolved, or untyped)."""
     want = set(sel)
     sets = {n[len("odin/set/"):] for n in want if n.startswith("odin/set/") and not n.endswith("/identifier")}
     sets |= {n[len("odin/unresolved/"):] for n in want if n.startswith("odin/unresolved/")}
     defs = {f"odin/set/{s}/identifier" for s in sets} | {"odin/types"}
     defs &= set(ar.ids)
     if start is None and defs <= want:
-        return odin_records(ar, start, end, sorted(want))
+        return odin_records(ar, start, end, sorted(want) + [0])
     lo = -math.inf if start is None else start
-    return (r for r in ar.records(channels=sorted(want | defs), end=end)
-            if r.name in defs or r.time >= lo)
+    return (r for r in ar.records(channels=sorted(want | defs) + [0], end=end)
+            if r.id == 0 or r.name in defs or r.time >= lo)
 
 
 def collect_tables(ar: Any, chans: Any, start: Optional[float], end: Optional[float],

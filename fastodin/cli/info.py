@@ -48,7 +48,7 @@ def odin_summary(ar: Any, limit: Optional[int] = None) -> Optional[Dict[str, Any
     if rep is None:
         from ..odin.decode import decode as odin_decode
 
-        r = odin_decode(odin_records(ar))
+        r = odin_decode(odin_records(ar, channels=["odin/*", 0]))
         rep = dict(r.report)
         source = "decoded (no report: recording not closed cleanly)"
     out = dict(rep)

@@ -61,14 +61,14 @@ class Typer:
         self.odin_db = odin_db
         if any(isinstance(n, str) and n.startswith("odin/") for n in getattr(ar, "ids", {})):
             try:
-                from ..odin.schema import SetDef
+                from ..odin.decode import stored_set_def
             except ImportError:  # pragma: no cover
-                SetDef = None
-            if SetDef is not None:
+                stored_set_def = None
+            if stored_set_def is not None:
                 for t, m in file_meta(ar):
                     if isinstance(m, dict) and m.get("odin") == "set" and isinstance(m.get("channel"), str):
-                        try:
-                            d = SetDef.from_meta(m)
+                        try:  # checked: an entry whose stored type does not fit stays raw bytes
+                            d = stored_set_def(m)
                         except Exception:
                             continue
                         ts, ds = self.sets.setdefault(m["channel"], ([], []))

@@ -4,8 +4,10 @@
 :mod:`fastodin.odin.mapping` (bytes or a path), or any iterable of FastPack-style records
 ``(time, name, payload)`` / objects with ``.name`` and ``.payload`` (e.g. an archive reader's
 records).  Definitions are learned from the identifier packets in the source (0x01 with an
-OdinDB, or 0x03/0x04 alone); every DATA packet of a set is then decoded with one gather into a
-structured array -- no Python loop per packet.
+OdinDB, or 0x03/0x04 alone) and, for a recording, from the set definitions the mapping stored in
+its id-0 metadata (so a recording converted with an OdinDB decodes typed without it; an explicit
+``odin_db`` wins, see :func:`decode`); every DATA packet of a set is then decoded with one gather
+into a structured array -- no Python loop per packet.
 
 >>> import glob
 >>> pk = [open(f, "rb").read() for f in sorted(glob.glob("tests/vectors/odin/0[1-2]_*.bin"))]
@@ -25,14 +27,15 @@ from operator import itemgetter as _itemgetter
 from ..errors import OdinError, UsageError
 from .burst import BurstStats, burst_decode
 from .odindb import OdinDB
-from .schema import SetDef
+from .schema import EntryDef, SetDef
 from .sequence import unwrap_ticks
 from .stream import OdinStream
 from .table import DEFAULT_COUNTS_PER_SECOND, EventTable, SetTable
 
 _HEAD3 = _itemgetter(slice(0, 3))
 
-__all__ = ["decode", "decode_packets", "DecodeResult", "packets_from_fastpack", "detect_format"]
+__all__ = ["decode", "decode_packets", "DecodeResult", "packets_from_fastpack", "detect_format", "StoredDefinitions",
+           "stored_set_def"]
 
 
 class DecodeResult(dict):
@@ -122,15 +125,200 @@ class _ListSource:
         return np.frombuffer(b"".join(sel), dtype=np.uint8).reshape(len(il), length)
 
 
-def _decode_source(src: Any, odin_db: Any, counts_per_second: float) -> DecodeResult:
+# --------------------------------------------------------------------------------------------
+# Set definitions stored in a recording's id-0 metadata ({"odin": "set"}, spec/odin-mapping.md §2)
+
+def _layout_key(d: SetDef) -> Tuple[int, int, Tuple[Tuple[int, int], ...]]:
+    return d.set_id, d.definition_identifier, tuple((e.global_id, e.size) for e in d.entries)
+
+
+def _is_raw(dt: np.dtype) -> bool:
+    return dt.kind == "V" and dt.fields is None and dt.subdtype is None
+
+
+def _knowledge(e: Any) -> int:
+    """How much an entry tells: 2 when typed, +1 when named."""
+    return (0 if _is_raw(e.resolved_dtype()) else 2) + (1 if e.name else 0)
+
+
+def _checked_entry(e: Any) -> Any:
+    """The entry when its stored type is usable for ``size`` bytes, else the same entry raw."""
+    name = e.name if isinstance(e.name, str) else None
+    et = e.element_type if isinstance(e.element_type, int) and not isinstance(e.element_type, bool) else None
+    tn = e.type_name if isinstance(e.type_name, str) else None
+    try:
+        if et is None and e.element_type is not None:
+            raise TypeError("element_type %r" % (e.element_type,))
+        c = EntryDef(e.global_id, e.size, name, et, e.type_id, tn, e.dtype, e.note if isinstance(e.note, str) else None)
+        dt = c.resolved_dtype()
+        if not dt.hasobject and dt.itemsize == e.size:
+            return c
+    except Exception:  # noqa: BLE001 - a hostile dtype description: keep the bytes raw
+        pass
+    return EntryDef(e.global_id, e.size, name, note=_UNUSABLE + " for %d bytes; kept raw" % e.size)
+
+
+_UNUSABLE = "stored type unusable"
+
+
+def stored_set_def(m: Dict[str, Any]) -> SetDef:
+    """The :class:`SetDef` of one ``{"odin": "set"}`` metadata object, checked: ids and sizes in
+    range (else :class:`~fastodin.errors.OdinError`), each entry's type usable for its size (else
+    that entry raw, with a ``note``), so its :meth:`SetDef.packet_dtype` is safe to view bytes with.
+
+    >>> stored_set_def({"set_id": 1, "definition_identifier": 0,
+    ...                 "entries": [{"global_id": 5, "size": 4, "dtype": "|O"}]}).entries[0].resolved_dtype()
+    dtype('V4')
+    """
+    try:
+        d = SetDef.from_meta(m)
+        if not (0 <= d.set_id <= 0xFFFF and 0 <= d.definition_identifier <= 0xFFFF
+                and all(0 <= e.global_id <= 0xFFFFFFFF and 0 <= e.size <= 0xFFFF for e in d.entries)):
+            raise OdinError("set id, od identifier, global id or size out of range")
+        d = SetDef(d.set_id, d.definition_identifier, tuple(_checked_entry(e) for e in d.entries), d.source)
+        d.packet_dtype()
+        return d
+    except OdinError:
+        raise
+    except Exception as ex:  # noqa: BLE001 - whatever a hostile object makes numpy or int() raise
+        raise OdinError("bad ODIN set definition metadata: %s" % (str(ex).splitlines()[0] if str(ex)
+                                                                   else type(ex).__name__)) from None
+
+
+class StoredDefinitions:
+    """Set definitions and the tick rate a recording carries in its id-0 metadata.
+
+    ``add(obj)`` takes every decoded id-0 object in file order; ``{"odin": "set"}`` objects become
+    :class:`SetDef` (checked: a type that does not fit its entry's size stays raw, an unusable
+    object is skipped and listed in ``errors``).  :meth:`merge` completes a definition learned from
+    packets with the stored one of the same layout (set id, od identifier, entry ids and sizes).
+
+    >>> sd = StoredDefinitions()
+    >>> sd.add({"odin": "set", "set_id": 1, "definition_identifier": 0, "counts_per_second": 1000.0,
+    ...         "entries": [{"global_id": 5, "size": 4, "name": "v", "dtype": "<f4"}]})
+    >>> sd.merge(SetDef(1, 0, (EntryDef(5, 4),))).packet_dtype().fields["v"][0], sd.cps
+    (dtype('float32'), 1000.0)
+    """
+
+    def __init__(self) -> None:
+        self.by_layout: Dict[Tuple[int, int, Tuple[Tuple[int, int], ...]], SetDef] = {}
+        self.by_set: Dict[int, List[SetDef]] = {}
+        self.count = 0
+        self.errors: List[str] = []
+        self._stream_cps: Optional[float] = None
+        self._set_cps: Optional[float] = None
+
+    def __len__(self) -> int:
+        return self.count
+
+    @property
+    def cps(self) -> Optional[float]:
+        """counts_per_second of the ``stream`` metadata (the last one), else of the first ``set``."""
+        return self._stream_cps if self._stream_cps is not None else self._set_cps
+
+    @staticmethod
+    def _rate(v: Any) -> Optional[float]:
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and v > 0:
+            return float(v)
+        return None
+
+    def add(self, m: Any, where: str = "") -> None:
+        """Take one decoded id-0 metadata object (anything that is not ODIN metadata is ignored)."""
+        if not isinstance(m, dict):
+            return
+        kind = m.get("odin")
+        if kind == "stream":
+            r = self._rate(m.get("counts_per_second"))
+            if r is not None:
+                self._stream_cps = r
+            return
+        if kind != "set":
+            return
+        try:
+            d = stored_set_def(m)
+        except OdinError as ex:
+            if len(self.errors) < 100:
+                self.errors.append("stored set definition%s unusable (%s); definitions come from the packets"
+                                   % (" " + where if where else "", str(ex).splitlines()[0]))
+            return
+        for e in d.entries:
+            if e.note and e.note.startswith(_UNUSABLE) and len(self.errors) < 100:
+                self.errors.append("stored set definition%s of set 0x%04X: entry 0x%08X: %s"
+                                   % (" " + where if where else "", d.set_id, e.global_id, e.note))
+        if self._set_cps is None:
+            self._set_cps = self._rate(m.get("counts_per_second"))
+        self.count += 1
+        self.by_layout[_layout_key(d)] = d  # the newest stored definition of a layout wins
+        hist = self.by_set.setdefault(d.set_id, [])
+        if not hist or not hist[-1].same_layout(d):
+            hist.append(d)
+
+    def add_payload(self, payload: Any, where: str = "") -> None:
+        """Decode an id-0 payload and :meth:`add` it (undecodable payloads are listed in ``errors``)."""
+        from ..metadata import decode_meta
+        if not len(payload):
+            return
+        try:
+            m = decode_meta(payload)
+        except Exception as ex:  # noqa: BLE001
+            if len(self.errors) < 100:
+                self.errors.append("id-0 metadata%s not decodable: %s" % (" " + where if where else "",
+                                                                         str(ex).splitlines()[0] if str(ex) else ex))
+            return
+        self.add(m, where)
+
+    def merge(self, learned: SetDef) -> SetDef:
+        """``learned`` with each entry it leaves untyped or unnamed taken from the stored
+        definition of the same layout (unchanged when there is none or it knows no more)."""
+        s = self.by_layout.get(_layout_key(learned))
+        if s is None or s is learned:
+            return learned
+        ents = []
+        took = False
+        for a, b in zip(learned.entries, s.entries):
+            if _knowledge(b) > _knowledge(a):
+                ents.append(b)
+                took = True
+            else:
+                ents.append(a)
+        if not took:
+            return learned
+        return SetDef(learned.set_id, learned.definition_identifier, tuple(ents), "metadata")
+
+
+class _RecordingStream(OdinStream):
+    """:class:`OdinStream` that completes the definitions it learns with a recording's stored ones."""
+
+    def __init__(self, stored: StoredDefinitions) -> None:
+        super().__init__(None)
+        self.stored = stored
+
+    def _set_def(self, sid: int, new: SetDef) -> bool:
+        merged = self.stored.merge(new)
+        old = self.sets.get(sid)
+        if merged is new and old is not None and old.source == "metadata" and old.same_layout(new):
+            # the packets (a 0x03 after the 0x01) now tell themselves what the stored definition
+            # told: keep theirs (its source and type ids); the layout does not change
+            self.sets[sid] = new
+            self.history[sid][-1] = new
+            return False
+        return super()._set_def(sid, merged)
+
+
+def _decode_source(src: Any, odin_db: Any, counts_per_second: float,
+                   stored: Optional[StoredDefinitions] = None) -> DecodeResult:
     res = DecodeResult()
-    stream = OdinStream(odin_db)
+    use_stored = stored is not None and (len(stored) > 0 or bool(stored.errors))
+    stream = _RecordingStream(stored) if use_stored and odin_db is None else OdinStream(odin_db)  # type: ignore[arg-type]
     res.stream = stream
+    if stored is not None:
+        for e in stored.errors:
+            stream._error(e)
     lens = src.lens
     n = len(lens)
     st = stream.stats
     if n == 0:
-        res.report = stream.report()
+        res.report = _report(stream, stored)
         return res
     types = np.where(lens > 0, src.head[:, 0].astype(np.int16), -1)
     is_data = (types == 2) & (lens >= 10)
@@ -173,6 +361,16 @@ def _decode_source(src: Any, odin_db: Any, counts_per_second: float) -> DecodeRe
         for sid, sel in groups:
             sl = dlen[sel]
             hist = stream.history.get(sid, [])
+            if not hist and use_stored and sid in stored.by_set:  # type: ignore[union-attr]
+                # no identifier packet of this set in the source (e.g. records filtered by
+                # channel): its stored definitions (re-typed by an explicit OdinDB)
+                hist = list(stored.by_set[sid])  # type: ignore[union-attr]
+                if stream.db is not None:
+                    hist = [SetDef(d.set_id, d.definition_identifier,
+                                   tuple(stream.db.entry(e.global_id, e.size) for e in d.entries), "odin_db")
+                            for d in hist]
+                stream.history[sid] = hist
+                stream.sets[sid] = hist[-1]
             ulen = np.unique(sl)
             tables = []
             for L in ulen.tolist():
@@ -203,13 +401,21 @@ def _decode_source(src: Any, odin_db: Any, counts_per_second: float) -> DecodeRe
                 if t is not newest:
                     res.other_layouts.append(t)
             stream.sequences[sid] = newest.sequence_stats
-    res.report = stream.report()
+    res.report = _report(stream, stored)
     return res
 
 
+def _report(stream: OdinStream, stored: Optional[StoredDefinitions]) -> Dict[str, Any]:
+    r = stream.report()
+    if stored is not None and len(stored):
+        r["stored_definitions"] = len(stored)
+        r["stored_definitions_used"] = stream.db is None
+    return r
+
+
 def _decode_columns(a: np.ndarray, offs: np.ndarray, lens: np.ndarray, odin_db: Any,
-                    counts_per_second: float) -> DecodeResult:
-    return _decode_source(_BufferSource(a, offs, lens), odin_db, counts_per_second)
+                    counts_per_second: float, stored: Optional[StoredDefinitions] = None) -> DecodeResult:
+    return _decode_source(_BufferSource(a, offs, lens), odin_db, counts_per_second, stored)
 
 
 def decode_packets(packets: Sequence["bytes | bytearray | memoryview"], odin_db: Any = None,
@@ -231,6 +437,12 @@ def decode_packets(packets: Sequence["bytes | bytearray | memoryview"], odin_db:
 def _fastpack_packet_columns(buf: "bytes | bytearray | memoryview | np.ndarray") -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Dict[str, Any]]:
     """(u8 array, packet offsets, packet lengths, record times, stream meta) of the ODIN packets
     in a FastPack stream written by the mapping, in file order."""
+    a, offs, lens, times, meta, _ = _fastpack_columns(buf)
+    return a, offs, lens, times, meta
+
+
+def _fastpack_columns(buf: "bytes | bytearray | memoryview | np.ndarray") -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Dict[str, Any], StoredDefinitions]:
+    """:func:`_fastpack_packet_columns` plus the stored set definitions of the id-0 metadata."""
     from ..columns import scan
     from ..metadata import decode_meta
     from .mapping import PACKET_CHANNEL_PREFIX
@@ -248,13 +460,17 @@ def _fastpack_packet_columns(buf: "bytes | bytearray | memoryview | np.ndarray")
     resets = [int(i) for i in z.tolist() if lens[i] == 0 or (lens[i] == 1 and a[offs[i]] == 0x30)]
     if resets:
         return _fastpack_slow(a)
+    stored = StoredDefinitions()
     for i in z.tolist():
+        where = "(record %d)" % i
         try:
             m = decode_meta(a[offs[i]:offs[i] + lens[i]].tobytes())
-        except Exception:
+        except Exception as ex:  # noqa: BLE001
+            stored.errors.append("id-0 metadata %s not decodable: %s" % (where, str(ex).splitlines()[0] if str(ex) else ex))
             continue
         if isinstance(m, dict) and m.get("odin") == "stream":
             meta = m
+        stored.add(m, where)
     nz = np.flatnonzero(ids != 0)
     uk, first = np.unique(ids[nz], return_index=True)
     first = nz[first]
@@ -265,7 +481,7 @@ def _fastpack_packet_columns(buf: "bytes | bytearray | memoryview | np.ndarray")
     is_pkt = np.isin(ids, pkt_ids)
     is_pkt[first] = False  # definition records
     sel = np.flatnonzero(is_pkt)
-    return a, offs[sel], lens[sel], s.time[sel], meta
+    return a, offs[sel], lens[sel], s.time[sel], meta, stored
 
 
 def _fastpack_slow(a: np.ndarray):
@@ -276,14 +492,19 @@ def _fastpack_slow(a: np.ndarray):
     pk: List[bytes] = []
     times: List[float] = []
     meta: Dict[str, Any] = {}
-    for r in d:
+    stored = StoredDefinitions()
+    for k, r in enumerate(d):
         if r.id == 0:
+            if not len(r.payload):
+                continue
             try:
-                m = r.meta
-            except Exception:
-                m = None
+                m = r.meta()
+            except Exception as ex:  # noqa: BLE001
+                stored.errors.append("id-0 metadata (record %d) not decodable: %s" % (k, ex))
+                continue
             if isinstance(m, dict) and m.get("odin") == "stream":
                 meta = m
+            stored.add(m, "(record %d)" % k)
             continue
         if r.name and r.name.startswith(PACKET_CHANNEL_PREFIX):
             pk.append(bytes(r.payload))
@@ -294,7 +515,7 @@ def _fastpack_slow(a: np.ndarray):
     o = np.zeros(len(pk), dtype=np.int64)
     if len(pk) > 1:
         np.cumsum(lens_a[:-1], out=o[1:])
-    return joined, o, lens_a, np.asarray(times, dtype=np.float64), meta
+    return joined, o, lens_a, np.asarray(times, dtype=np.float64), meta, stored
 
 
 def packets_from_fastpack(buf: "bytes | bytearray | memoryview") -> List[bytes]:
@@ -345,25 +566,13 @@ def _archive_stream(ar: Any) -> bytes:
 def _decode_archive(ar: Any, odin_db: Any, cps: Optional[float]) -> DecodeResult:
     """Archive fast path: the frames concatenated are one FastPack stream (the archive format
     guarantees it), decoded like a raw stream: each set's rows in one gather."""
-    a, offs, lens, _, meta = _fastpack_packet_columns(_archive_stream(ar))
-    c = cps or float(meta.get("counts_per_second") or DEFAULT_COUNTS_PER_SECOND)
-    return _decode_columns(a, offs, lens, odin_db, c)
+    return _decode_fastpack(_archive_stream(ar), odin_db, cps)
 
 
-def _archive_cps(ar: Any) -> Optional[float]:
-    from ..metadata import decode_meta
-    try:
-        for r in ar.records(channels=[0]):
-            if r.id == 0 and len(r.payload):
-                try:
-                    m = decode_meta(r.payload)
-                except Exception:
-                    continue
-                if isinstance(m, dict) and m.get("odin") == "stream" and m.get("counts_per_second"):
-                    return float(m["counts_per_second"])
-    except Exception:
-        return None
-    return None
+def _decode_fastpack(buf: Any, odin_db: Any, cps: Optional[float]) -> DecodeResult:
+    a, offs, lens, _, _, stored = _fastpack_columns(buf)
+    c = cps or stored.cps or DEFAULT_COUNTS_PER_SECOND
+    return _decode_columns(a, offs, lens, odin_db, c, stored)
 
 
 def decode(source: Any, odin_db: "OdinDB | str | dict | None" = None,
@@ -376,8 +585,15 @@ def decode(source: Any, odin_db: "OdinDB | str | dict | None" = None,
     path of a ``.fastpack.zst`` file) decodes each DATA channel with one view.  Any other
     iterable yields FastPack-style records:
     ``(time, name, payload)`` tuples or objects with ``.name`` and ``.payload``; those on
-    ``odin/...`` channels are taken as packets.  ``counts_per_second`` defaults to the value the
-    mapping recorded, else 1,000,000.
+    ``odin/...`` channels are taken as packets and id-0 records (``id`` 0, or name ``0``/None)
+    as metadata.  ``counts_per_second`` defaults to the value the mapping recorded, else 1,000,000.
+
+    Definitions, in order of precedence: an explicit ``odin_db`` (then stored definitions are
+    not used); else the source's own 0x03/0x04 packets, with every entry they leave untyped or
+    unnamed (a set announced by 0x01 only, a custom type without 0x04) completed from the set
+    definitions the recording stores in its ``{"odin": "set"}`` metadata for the same layout;
+    a set whose identifier packets are missing from the source uses its stored definitions
+    directly.  ``report["stored_definitions"]`` counts the stored definitions read.
 
     >>> decode([]).report["stats"]["data"]
     0
@@ -405,9 +621,7 @@ def decode(source: Any, odin_db: "OdinDB | str | dict | None" = None,
             r.report["burst"] = bs.as_dict()
             return r
         if fmt == "fastpack":
-            a, offs, lens, _, meta = _fastpack_packet_columns(source)
-            c = cps or float(meta.get("counts_per_second") or DEFAULT_COUNTS_PER_SECOND)
-            return _decode_columns(a, offs, lens, odin_db, c)
+            return _decode_fastpack(source, odin_db, cps)
         if fmt == "packets":
             raise UsageError("format='packets' needs a list of packets, not bytes")
         raise UsageError("decode: unknown format %r (auto, burst, fastpack)" % format)
@@ -416,11 +630,20 @@ def decode(source: Any, odin_db: "OdinDB | str | dict | None" = None,
         raise UsageError("decode: cannot read ODIN data from %s (give packets, bytes, a path, an archive "
                          "or records)" % type(source).__name__)
     pk: List[bytes] = []
-    for r in source:
+    stored = StoredDefinitions()
+    for k, r in enumerate(source):
         if hasattr(r, "payload"):  # fastodin Record (a NamedTuple: time, id, payload, name) and the like
             name, payload = getattr(r, "name", None), r.payload
+            rid = getattr(r, "id", None)
+            is_meta = rid == 0 if rid is not None else name in (None, 0, "")
         else:
             name, payload = r[1], r[2]
+            is_meta = name in (None, 0, "")
         if isinstance(name, str) and name.startswith(PACKET_CHANNEL_PREFIX) and payload is not None:
             pk.append(bytes(payload))
-    return decode_packets(pk, odin_db, cps or DEFAULT_COUNTS_PER_SECOND)
+        elif is_meta and isinstance(payload, (bytes, bytearray, memoryview)):
+            stored.add_payload(payload, "(record %d)" % k)
+    c = cps or stored.cps or DEFAULT_COUNTS_PER_SECOND
+    if set(map(type, pk)) - {bytes}:
+        pk = [bytes(p) for p in pk]
+    return _decode_source(_ListSource(pk), odin_db, c, stored)
