@@ -76,11 +76,61 @@ def sniff(path: str, n: int = 1 << 16) -> str:
         return sniff_bytes(f.read(n))
 
 
+def capture_kind(path: str, n: int = 1 << 12) -> Optional[str]:
+    """``pcap``, ``pcapng`` or ``burst`` when the file is an ODIN packet capture (which ``convert`` turns into
+    an archive) rather than a recording, else None.  Looks at the first ``n`` bytes only.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile(suffix=".pcap") as f:
+    ...     _ = f.write(b"\\xd4\\xc3\\xb2\\xa1" + bytes(20)); f.flush(); capture_kind(f.name)
+    'pcap'
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(n)
+    except OSError:
+        return None
+    from .pcap import is_pcap
+
+    if is_pcap(head):
+        return "pcapng" if head[:4] == b"\x0a\x0d\x0d\x0a" else "pcap"
+    if b"\x00" in head:
+        from ..odin.burst import BurstStats, burst_decode
+
+        st = BurstStats()
+        try:
+            good = burst_decode(head[:head.rindex(b"\x00") + 1], st)
+        except Exception:  # noqa: BLE001 - a sniff never fails
+            return None
+        bad = st.crc_errors + st.cobs_errors + st.short_frames
+        if good and len(good) >= bad:
+            return "burst"
+    return None
+
+
+def _not_ours(path: str, detail: str, *, burst: bool = True) -> CliError:
+    """The "not a fastodin archive" error, with a hint when the file is a capture to convert."""
+    kind = capture_kind(path)
+    if kind == "pcap":
+        return CliError(f"{path}: not a fastodin archive or FastPack stream: it is a pcap capture; "
+                        f"convert it first: fastodin convert {path} OUT.fastpack.zst", EXIT_DATA)
+    if kind == "pcapng":
+        return CliError(f"{path}: not a fastodin archive or FastPack stream: it is a pcapng capture; save it as "
+                        f"classic pcap (editcap -F pcap {path} IN.pcap), then: fastodin convert IN.pcap "
+                        f"OUT.fastpack.zst", EXIT_DATA)
+    if kind == "burst" and burst:
+        return CliError(f"{path}: not a fastodin archive or FastPack stream: it looks like a BURST-framed "
+                        f"ODIN capture; convert it first: fastodin convert {path} OUT.fastpack.zst "
+                        f"(fastodin replay sends it as it is)", EXIT_DATA)
+    return CliError(f"{path}: not a {detail}", EXIT_DATA)
+
+
 def open_input(path: str, *, allow_damage: bool = True) -> Any:
     """Open an archive or a raw FastPack file for reading; errors become one-line CliErrors.
 
     A file that parses as neither (random bytes, text, a truncated header) is "not a fastodin
-    archive or FastPack stream" (exit 1).
+    archive or FastPack stream" (exit 1); for a pcap or BURST capture the message says to
+    ``fastodin convert`` it first.
     """
     check_readable(path)
     try:
@@ -92,15 +142,15 @@ def open_input(path: str, *, allow_damage: bool = True) -> Any:
     try:
         ar = open_archive(path)
     except (DataError, FastOdinError) as e:
-        raise CliError(f"{path}: not a readable fastodin archive or FastPack stream: {one_line(e)}", EXIT_DATA) from None
+        raise _not_ours(path, f"readable fastodin archive or FastPack stream: {one_line(e)}") from None
     except OSError as e:
         raise CliError(f"{path}: {e.strerror or e}", EXIT_IO) from None
     if ar.format == "fastpack" and ar.damage:
         recs = sum(e.n_records for e in ar.frames)
-        if recs == 0:
+        if recs == 0 or capture_kind(path) in ("pcap", "pcapng"):  # a pcap header parses as one FastPack record
             ar.close()
-            raise CliError(f"{path}: not a fastodin archive or FastPack stream "
-                           f"({ar.damage[0].reason} at offset {ar.damage[0].offset})", EXIT_DATA)
+            raise _not_ours(path, f"fastodin archive or FastPack stream "
+                                  f"({ar.damage[0].reason} at offset {ar.damage[0].offset})", burst=recs == 0)
     if ar.damage and not allow_damage:
         d = ar.damage[0]
         ar.close()
