@@ -920,7 +920,7 @@ class Archive:
             for cid in cids:
                 if nch == 1:
                     ct, co, cn = t, o, n
-                elif per is not None:
+                elif per is not None and cid in per:
                     k = per[cid]
                     ct, co, cn = t[k::nch], o[k::nch], n[k::nch]
                 else:
