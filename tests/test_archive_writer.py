@@ -117,6 +117,9 @@ def test_usage_errors(tmp_path):
         with pytest.raises(UsageError):
             w.write(0.0, 0, bad)
     w.write(0.0, 0, b'{"mine": 1}')
+    for bad in ([b'{"fastodin":1}'], [b"0"], [b""]):
+        with pytest.raises(UsageError):
+            w.write_many([0.0], 0, bad)
     with pytest.raises(UsageError):
         w.write(0.0, 1.5, b"x")
     with pytest.raises(UsageError):

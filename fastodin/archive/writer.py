@@ -338,8 +338,13 @@ class Writer:
             # stay in time order without re-sorting
             self._cut(g0)
         ch = self._channel(name, float(t[0]), row_bytes)
-        if name == 0 and row_bytes == 0:
-            raise UsageError("id-0 payloads of 0 bytes or b'0' reset Perl namespaces; refusing")
+        if name == 0 or name == "0" or name == "":
+            rows = np.ascontiguousarray(arr).view(np.uint8).reshape(n, -1)
+            tl = len(_META_TAG)
+            if row_bytes == 0 or (row_bytes == 1 and bool((rows[:, 0] == 0x30).any())) or (
+                    row_bytes >= tl and bool((rows[:, :tl] == np.frombuffer(_META_TAG, np.uint8)).all(axis=1).any())):
+                raise UsageError("refusing id-0 payloads of b'', b'0' (they reset Perl namespaces) or starting with "
+                                 "'{\"fastodin\":' (reserved for the writer's metadata)")
         b = ch.buf
         g = ch.group
         L = row_bytes
