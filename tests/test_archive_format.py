@@ -89,7 +89,7 @@ chan_st = st.dictionaries(st.integers(0, 2**32 - 1),
 meta_st = st.lists(st.tuples(st.floats(), st.integers(0, 50), st.binary(max_size=40)), max_size=4)
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(chan_st, names_st, meta_st, st.integers(0, 2**32 - 1), st.integers(0, 2**63))
 def test_index_entry_round_trip(channels, names, meta, frame_no, off):
     e = FrameEntry(frame_no=frame_no, n_records=51, data_offset=off, compressed_size=5, decompressed_size=7,

@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastodin.archive import PRESETS, Layout, Writer, WriterError, open_archive
-from fastodin.archive import writer as writer_mod
 from fastodin.errors import DataError, TimestampOrderError, UsageError
 
 

@@ -17,7 +17,6 @@ indexed by hopping over its frames' headers.
 """
 from __future__ import annotations
 
-import bisect
 import collections
 import concurrent.futures
 import fnmatch
@@ -28,18 +27,18 @@ import os
 import struct
 import threading
 from itertools import chain, repeat
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 import zstandard
 
-from ..codec import Decoder, Record
+from ..codec import Record
 from ..columns import scan
-from ..errors import ChecksumError, CorruptFrameError, DataError, LimitError, MetadataError, TruncatedError, UsageError
+from ..errors import ChecksumError, CorruptFrameError, DataError, LimitError, TruncatedError, UsageError
 from ..metadata import decode_meta
 from .index import INDEX_TAG, KIND_CONSOLIDATED, KIND_FRAME, FrameEntry, parse_index_payload
 from .layout import Layout
-from .seekable import (INDEX_MAGIC, SEEK_TABLE_MAGIC, SEEKABLE_FOOTER_MAGIC, ZSTD_MAGIC, is_skippable, parse_footer,
+from .seekable import (INDEX_MAGIC, SEEKABLE_FOOTER_MAGIC, ZSTD_MAGIC, is_skippable, parse_footer,
                        parse_seek_table, seek_table_size, zstd_frame_header, zstd_frame_size)
 
 __all__ = ["open_archive", "Archive", "DEFAULT_MAX_FRAME_SIZE", "Damage"]
@@ -47,6 +46,8 @@ __all__ = ["open_archive", "Archive", "DEFAULT_MAX_FRAME_SIZE", "Damage"]
 #: Largest decompressed frame accepted (a header claiming more is a LimitError).
 DEFAULT_MAX_FRAME_SIZE = 1 << 30
 _TAIL = 1 << 16
+#: Bytes per virtual frame of a raw .fastpack file.
+RAW_CHUNK = 1 << 22
 #: Largest index or seek-table frame read into memory (a bigger one is treated as damaged).
 MAX_INDEX_FRAME = 1 << 28
 _U32x2 = struct.Struct("<II")
@@ -448,49 +449,92 @@ class Archive:
         return e
 
     def _open_raw(self) -> None:
-        """Index a raw FastPack file with the namespace decoder (one virtual frame)."""
+        """Index a raw FastPack file as virtual frames of about RAW_CHUNK bytes (vectorised scan,
+        namespace rules applied per chunk), so reads stay selective and memory bounded."""
         if self.size:
             self._raw = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
         data = self._raw if self._raw is not None else b""
-        dec = Decoder(namespace=True, max_record_size=self._max)
-        stats: Dict[int, List[Any]] = {}
-        meta: List[Tuple[float, bytes]] = []
-        tmin, tmax = math.inf, -math.inf
-        n = 0
-        step = 1 << 22
-        names: Dict[int, str] = {}
-        for off in range(0, len(data), step):
-            dec.feed(memoryview(data)[off:off + step])
-            for r in dec:
-                if r.id == 0 and bytes(r.payload[:len(_META_TAG)]) == _META_TAG:
-                    meta.append((r.time, 0, bytes(r.payload)))
-                    continue
-                n += 1
-                if r.name is not None:
-                    names[r.id] = r.name
-                st = stats.get(r.id)
-                if st is None:
-                    stats[r.id] = [1, len(r.payload), r.time, r.time]
-                else:
-                    st[0] += 1
-                    st[1] += len(r.payload)
-                    if r.time < st[2]:
-                        st[2] = r.time
-                    if r.time > st[3]:
-                        st[3] = r.time
-                if r.time < tmin:
-                    tmin = r.time
-                if r.time > tmax:
-                    tmax = r.time
-        if dec.buffered:
-            self.damage.append(Damage(dec.tell(), dec.buffered, "file ends inside a record (cut or crashed writer)"))
-        e = FrameEntry(0, n, 0, self.size, dec.tell(), 0, tmin if n else 0.0, tmax if n else 0.0, 0,
-                       {k: (v[0], v[1], v[2], v[3]) for k, v in stats.items()},
-                       [(k, 0, v) for k, v in sorted(names.items())], meta)
-        e.skip = []
-        self._raw_end = dec.tell()
-        self.frames = [e]
-        self.complete = not dec.buffered
+        size = len(data)
+        known: set = set()
+        self._raw_names: Dict[int, str] = {}
+        pos = 0
+        entries: List[FrameEntry] = []
+        while pos < size:
+            sc = scan(data, pos, min(size, pos + RAW_CHUNK), max_record_size=self._max)
+            if sc.count == 0:   # a record bigger than the chunk, or a cut record at the end
+                sc = scan(data, pos, None, max_record_size=self._max, max_records=1)
+                if sc.count == 0:
+                    break
+            entries.append(self._raw_entry(data, sc, pos, len(entries), known))
+            pos = sc.end
+        if pos < size:
+            self.damage.append(Damage(pos, size - pos, "file ends inside a record (cut or crashed writer)"))
+        self.frames = entries
+        self.complete = pos == size
+
+    def _raw_entry(self, data: Any, sc: Any, pos: int, frame_no: int, known: set) -> FrameEntry:
+        """Index entry of one chunk of a raw stream: definitions (first record of an unknown id),
+        resets (id 0 with b"" or b"0": hidden, they clear ``known``) and writer metadata."""
+        ids = sc.id
+        lens = sc.length
+        offs = sc.offset
+        n = ids.shape[0]
+        skip: List[int] = []
+        names: List[Tuple[int, int, str]] = []
+        meta: List[Tuple[float, int, bytes]] = []
+        zero = np.flatnonzero(ids == 0).tolist()
+        resets = [k for k in zero if lens[k] == 0 or (lens[k] == 1 and data[int(offs[k])] == 0x30)]
+        bounds = [0] + [k + 1 for k in resets] + [n]
+        for k in resets:
+            skip.append(k)
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            stop = b - 1 if b - 1 in resets else b
+            seg = ids[a:stop]
+            if seg.shape[0]:
+                uid, first = np.unique(seg, return_index=True)
+                for cid, k in zip(uid.tolist(), first.tolist()):
+                    if cid and cid not in known:
+                        known.add(cid)
+                        o, ln = int(offs[a + k]), int(lens[a + k])
+                        name = bytes(data[o:o + ln]).decode("utf-8", "surrogateescape")
+                        old = self._raw_names.get(cid)
+                        if old is not None and old != name:
+                            raise DataError(f"raw FastPack stream: after a namespace reset, id {cid} is defined again "
+                                            f"as {name!r} (it was {old!r}) at offset {o - 16}; fastodin.open indexes "
+                                            "one name per id: decode this stream with fastodin.Decoder(namespace=True)",
+                                            offset=o - 16, channel=name)
+                        self._raw_names[cid] = name
+                        names.append((cid, a + k, name))
+                        skip.append(a + k)
+            if b - 1 in resets:
+                known.clear()
+        tl = len(_META_TAG)
+        for k in zero:
+            o = int(offs[k])
+            if lens[k] >= tl and bytes(data[o:o + tl]) == _META_TAG:
+                meta.append((float(sc.time[k]), k, bytes(data[o:o + int(lens[k])])))
+                skip.append(k)
+        keep = np.ones(n, bool)
+        keep[skip] = False
+        t, i, ln_ = sc.time[keep], ids[keep], lens[keep]
+        channels: Dict[int, Tuple[int, int, float, float]] = {}
+        if t.shape[0]:
+            order = np.argsort(i, kind="stable")
+            si = i[order]
+            starts = np.flatnonzero(np.concatenate(([True], si[1:] != si[:-1])))
+            st = t[order]
+            counts = np.diff(np.append(starts, si.shape[0]))
+            nbytes = np.add.reduceat(ln_[order].astype(np.int64), starts)
+            lo = np.minimum.reduceat(st, starts)
+            hi = np.maximum.reduceat(st, starts)
+            for k, cid in enumerate(si[starts].tolist()):
+                channels[cid] = (int(counts[k]), int(nbytes[k]), float(lo[k]), float(hi[k]))
+        e = FrameEntry(frame_no, n, pos, sc.end - pos, sc.end - pos, pos,
+                       float(np.nanmin(sc.time)) if n and not np.isnan(sc.time).all() else 0.0,
+                       float(np.nanmax(sc.time)) if n and not np.isnan(sc.time).all() else 0.0,
+                       0, channels, names, meta)
+        e.skip = sorted(skip)
+        return e
 
     def _apply_index(self) -> None:
         metas = []
@@ -558,7 +602,9 @@ class Archive:
     def frame_data(self, e: FrameEntry) -> bytes:
         """Decompressed FastPack bytes of one frame (zstd checksum verified)."""
         if self.format == "fastpack":
-            return self._raw[:self._raw_end] if self._raw is not None else b""
+            if self._raw is None:
+                return b""
+            return self._raw[e.data_offset:e.data_offset + e.decompressed_size]
         if self._fd < 0:
             raise UsageError("archive is closed")
         raw = _pread(self._fd, e.compressed_size, e.data_offset)
@@ -597,8 +643,6 @@ class Archive:
     def _columns(self, e: FrameEntry, data: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(time, id, payload offset, length) of the user records of a frame (definitions and the
         writer's metadata removed)."""
-        if self.format == "fastpack":
-            return self._raw_columns(data)
         fast = self._uniform_columns(e, data)
         if fast is not None:
             return fast
@@ -652,38 +696,6 @@ class Archive:
             return None
         o = np.arange(pos + 16, pos + 16 + n * stride, stride, dtype=np.int64)
         return hdr.view("<f8").reshape(n, 2)[:, 0].copy(), u4[:, 2].copy(), o, np.full(n, L, np.uint32)
-
-    def _raw_columns(self, data: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        cache = getattr(self, "_raw_cols", None)
-        if cache is not None:
-            return cache
-        # payload offsets: re-derive from a raw scan (definitions/resets are the records not kept)
-        s = scan(data, max_record_size=self._max)
-        keep = self._raw_keep(s, data)
-        cols = (s.time[keep], s.id[keep], s.offset[keep], s.length[keep])
-        self._raw_cols = cols
-        return cols
-
-    def _raw_keep(self, s: Any, data: Any) -> np.ndarray:
-        """Mask of the records a namespace decoder outputs (not definitions, resets, our meta)."""
-        keep = np.ones(s.count, bool)
-        known: set = set()
-        mv = memoryview(data)
-        ids = s.id.tolist()
-        lens = s.length.tolist()
-        offs = s.offset.tolist()
-        for k, cid in enumerate(ids):
-            if cid == 0:
-                n = lens[k]
-                if n == 0 or (n == 1 and mv[offs[k]] == 0x30):
-                    known.clear()
-                    keep[k] = False
-                elif bytes(mv[offs[k]:offs[k] + len(_META_TAG)]) == _META_TAG:
-                    keep[k] = False
-            elif cid not in known:
-                known.add(cid)
-                keep[k] = False
-        return keep
 
     # ---- selection ------------------------------------------------------------------------------
     def channel_ids(self, channels: Union[None, str, int, Iterable[Union[str, int]]]) -> Optional[set]:

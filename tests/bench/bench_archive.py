@@ -13,7 +13,7 @@ import shutil
 import statistics
 import tempfile
 import time
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, List, Tuple
 
 import numpy as np
 import zstandard
