@@ -28,6 +28,7 @@ __all__ = [
     "OdinError",
     "TimestampOrderError",
     "UsageError",
+    "WriterError",
 ]
 
 
@@ -99,3 +100,7 @@ class OdinError(DataError):
 
 class TimestampOrderError(FastOdinError, ValueError):
     """A record is older than the last flush (VRS's TimestampOrderWriteException)."""
+
+
+class WriterError(FastOdinError):
+    """An archive writer's background compression thread failed; the archive is left as a crashed file."""

@@ -30,7 +30,7 @@ import numpy as np
 import zstandard
 
 from ..columns import encode_columns, scan
-from ..errors import FastOdinError, LimitError, TimestampOrderError, UsageError
+from ..errors import LimitError, TimestampOrderError, UsageError, WriterError
 from ..metadata import encode_meta
 from ..namespace import Namespace, name_to_bytes
 from .index import FrameEntry, consolidated_payload, entry_payload
@@ -61,10 +61,6 @@ _INF = math.inf
 #: records per frame at most (keeps the index's u16 channel/name/metadata counts in range)
 _MAX_FRAME_RECORDS = 0xFFFF
 _META_TAG = b'{"fastodin":' 
-
-
-class WriterError(FastOdinError):
-    """The background compression thread failed; the archive is left as a crashed file."""
 
 
 def _level(preset: Union[str, int, None], default: int) -> Tuple[str, int]:
