@@ -49,7 +49,7 @@ class FrameEntry:
 
     __slots__ = ("frame_no", "n_records", "data_offset", "compressed_size", "decompressed_size",
                  "stream_offset", "t_min", "t_max", "group", "channels", "names", "meta",
-                 "skip")
+                 "skip", "remap")
 
     def __init__(self, frame_no: int = 0, n_records: int = 0, data_offset: int = 0,
                  compressed_size: int = 0, decompressed_size: int = 0, stream_offset: int = 0,
@@ -71,6 +71,9 @@ class FrameEntry:
         self.meta = meta if meta is not None else []
         #: positions of the records readers hide (definitions and the writer's metadata)
         self.skip = sorted([p for _, p, _ in self.names] + [p for _, p, _ in self.meta])
+        #: raw files only: [(first, stop, {file id: reader id})] where a namespace reset re-bound
+        #: an id to another name (records first..stop-1 of the frame); None elsewhere
+        self.remap: "List[Tuple[int, int, Dict[int, int]]] | None" = None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FrameEntry):

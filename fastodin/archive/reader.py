@@ -117,6 +117,31 @@ def _rows(data: Any, offs: np.ndarray, L: int) -> np.ndarray:
 
 
 _V16 = np.dtype((np.void, 16))
+#: reader ids above this are virtual (raw files: an id re-bound to another name after a reset);
+#: the file's own id is ``vid & _ID_MASK``
+_ID_MASK = 0xFFFFFFFF
+
+
+def _fmin(a: np.ndarray) -> float:
+    """Smallest time ignoring NaN (NaN only if every time is NaN)."""
+    return float(np.fmin.reduce(a)) if a.shape[0] else math.nan
+
+
+def _fmax(a: np.ndarray) -> float:
+    return float(np.fmax.reduce(a)) if a.shape[0] else math.nan
+
+
+def _lo(a: float, b: float) -> float:
+    return b if a != a else (a if b != b else min(a, b))
+
+
+def _hi(a: float, b: float) -> float:
+    return b if a != a else (a if b != b else max(a, b))
+
+
+def _tkey(t: float) -> float:
+    """Sort key of a time: NaN first (it has no place in time; never lost)."""
+    return t if t == t else -math.inf
 
 
 def _what(what: Any) -> str:
@@ -157,9 +182,11 @@ class Archive:
         self.notes: List[str] = []
         self.complete = False
         self.file_meta: Dict[str, Any] = {}
-        self._by_channel: Dict[int, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._by_channel: Dict[frozenset, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._name_table: Optional[np.ndarray] = None
+        self._name_ids: Dict[str, List[int]] = {}     # name -> every reader id bound to it
+        self._real_ids: Dict[int, List[int]] = {}     # file id -> its virtual ids (raw files)
         try:
             self.size = os.fstat(self._fd).st_size
             head = _pread(self._fd, 12, 0)
@@ -442,9 +469,9 @@ class Archive:
         channels: Dict[int, Tuple[int, int, float, float]] = {}
         for cid in np.unique(i).tolist():
             m = i == cid
-            channels[cid] = (int(m.sum()), int(ln[m].sum()), float(t[m].min()), float(t[m].max()))
+            channels[cid] = (int(m.sum()), int(ln[m].sum()), _fmin(t[m]), _fmax(t[m]))
         e = FrameEntry(frame_no, len(ids), pos, csize, len(data), soff,
-                       float(s.time.min()) if len(ids) else 0.0, float(s.time.max()) if len(ids) else 0.0,
+                       _fmin(s.time) if len(ids) else 0.0, _fmax(s.time) if len(ids) else 0.0,
                        0, channels, names, meta)
         return e
 
@@ -455,8 +482,10 @@ class Archive:
             self._raw = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
         data = self._raw if self._raw is not None else b""
         size = len(data)
-        known: set = set()
-        self._raw_names: Dict[int, str] = {}
+        bound: Dict[int, int] = {}     # file id -> reader id, for the namespace in force
+        self._vids: Dict[Tuple[int, str], int] = {}
+        self._vid_next = 0
+        self._vid_base: set = set()
         pos = 0
         entries: List[FrameEntry] = []
         while pos < size:
@@ -465,16 +494,32 @@ class Archive:
                 sc = scan(data, pos, None, max_record_size=self._max, max_records=1)
                 if sc.count == 0:
                     break
-            entries.append(self._raw_entry(data, sc, pos, len(entries), known))
+            entries.append(self._raw_entry(data, sc, pos, len(entries), bound))
             pos = sc.end
         if pos < size:
             self.damage.append(Damage(pos, size - pos, "file ends inside a record (cut or crashed writer)"))
         self.frames = entries
         self.complete = pos == size
 
-    def _raw_entry(self, data: Any, sc: Any, pos: int, frame_no: int, known: set) -> FrameEntry:
-        """Index entry of one chunk of a raw stream: definitions (first record of an unknown id),
-        resets (id 0 with b"" or b"0": hidden, they clear ``known``) and writer metadata."""
+    def _raw_vid(self, cid: int, name: str) -> int:
+        """Reader id of file id ``cid`` bound to ``name``: the id itself for its first name, a
+        virtual id ``(k << 32) | cid`` for each other name a namespace reset gave it."""
+        key = (cid, name)
+        vid = self._vids.get(key)
+        if vid is None:
+            if cid in self._vid_base:
+                self._vid_next += 1
+                vid = (self._vid_next << 32) | cid
+            else:
+                vid = cid
+                self._vid_base.add(cid)
+            self._vids[key] = vid
+        return vid
+
+    def _raw_entry(self, data: Any, sc: Any, pos: int, frame_no: int, bound: Dict[int, int]) -> FrameEntry:
+        """Index entry of one chunk of a raw stream: definitions (first record of an unbound id),
+        resets (id 0 with b"" or b"0": hidden, they clear ``bound``) and writer metadata.  An id
+        that a reset re-bound to another name gets a virtual reader id (``e.remap``)."""
         ids = sc.id
         lens = sc.length
         offs = sc.offset
@@ -482,32 +527,35 @@ class Archive:
         skip: List[int] = []
         names: List[Tuple[int, int, str]] = []
         meta: List[Tuple[float, int, bytes]] = []
+        remap: List[Tuple[int, int, Dict[int, int]]] = []
+        vids: Optional[np.ndarray] = None
         zero = np.flatnonzero(ids == 0).tolist()
         resets = [k for k in zero if lens[k] == 0 or (lens[k] == 1 and data[int(offs[k])] == 0x30)]
+        reset_set = set(resets)
         bounds = [0] + [k + 1 for k in resets] + [n]
-        for k in resets:
-            skip.append(k)
+        skip.extend(resets)
         for a, b in zip(bounds[:-1], bounds[1:]):
-            stop = b - 1 if b - 1 in resets else b
+            stop = b - 1 if b - 1 in reset_set else b
             seg = ids[a:stop]
             if seg.shape[0]:
                 uid, first = np.unique(seg, return_index=True)
                 for cid, k in zip(uid.tolist(), first.tolist()):
-                    if cid and cid not in known:
-                        known.add(cid)
+                    if cid and cid not in bound:
                         o, ln = int(offs[a + k]), int(lens[a + k])
                         name = bytes(data[o:o + ln]).decode("utf-8", "surrogateescape")
-                        old = self._raw_names.get(cid)
-                        if old is not None and old != name:
-                            raise DataError(f"raw FastPack stream: after a namespace reset, id {cid} is defined again "
-                                            f"as {name!r} (it was {old!r}) at offset {o - 16}; fastodin.open indexes "
-                                            "one name per id: decode this stream with fastodin.Decoder(namespace=True)",
-                                            offset=o - 16, channel=name)
-                        self._raw_names[cid] = name
-                        names.append((cid, a + k, name))
+                        vid = bound[cid] = self._raw_vid(cid, name)
+                        names.append((vid, a + k, name))
                         skip.append(a + k)
-            if b - 1 in resets:
-                known.clear()
+                mp = {cid: bound[cid] for cid in uid.tolist() if cid and bound[cid] != cid}
+                if mp:
+                    if vids is None:
+                        vids = ids.astype(np.int64)
+                    part = vids[a:stop]
+                    for cid, vid in mp.items():
+                        part[seg == cid] = vid
+                    remap.append((a, stop, mp))
+            if b - 1 in reset_set:
+                bound.clear()
         tl = len(_META_TAG)
         for k in zero:
             o = int(offs[k])
@@ -516,7 +564,7 @@ class Archive:
                 skip.append(k)
         keep = np.ones(n, bool)
         keep[skip] = False
-        t, i, ln_ = sc.time[keep], ids[keep], lens[keep]
+        t, i, ln_ = sc.time[keep], (ids if vids is None else vids)[keep], lens[keep]
         channels: Dict[int, Tuple[int, int, float, float]] = {}
         if t.shape[0]:
             order = np.argsort(i, kind="stable")
@@ -525,15 +573,15 @@ class Archive:
             st = t[order]
             counts = np.diff(np.append(starts, si.shape[0]))
             nbytes = np.add.reduceat(ln_[order].astype(np.int64), starts)
-            lo = np.minimum.reduceat(st, starts)
-            hi = np.maximum.reduceat(st, starts)
+            lo = np.fmin.reduceat(st, starts)     # NaN times ignored (NaN only if all are NaN)
+            hi = np.fmax.reduceat(st, starts)
             for k, cid in enumerate(si[starts].tolist()):
                 channels[cid] = (int(counts[k]), int(nbytes[k]), float(lo[k]), float(hi[k]))
         e = FrameEntry(frame_no, n, pos, sc.end - pos, sc.end - pos, pos,
-                       float(np.nanmin(sc.time)) if n and not np.isnan(sc.time).all() else 0.0,
-                       float(np.nanmax(sc.time)) if n and not np.isnan(sc.time).all() else 0.0,
+                       _fmin(sc.time) if n else 0.0, _fmax(sc.time) if n else 0.0,
                        0, channels, names, meta)
         e.skip = sorted(skip)
+        e.remap = remap or None
         return e
 
     def _apply_index(self) -> None:
@@ -541,7 +589,15 @@ class Archive:
         for e in self.frames:
             for cid, _p, name in e.names:
                 self.names[cid] = name
-                self.ids[name] = cid
+                got = self._name_ids.setdefault(name, [])
+                if cid not in got:
+                    got.append(cid)
+                    if cid > _ID_MASK:
+                        self._real_ids.setdefault(cid & _ID_MASK, [cid & _ID_MASK]).append(cid)
+                if self.format == "fastpack":
+                    self.ids.setdefault(name, cid)
+                else:
+                    self.ids[name] = cid
             for _t, _p, payload in e.meta:
                 try:
                     m = decode_meta(payload)
@@ -640,10 +696,26 @@ class Archive:
             for _e, f in pending:
                 f.cancel()
 
-    def _columns(self, e: FrameEntry, data: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(time, id, payload offset, length) of the user records of a frame (definitions and the
-        writer's metadata removed)."""
-        fast = self._uniform_columns(e, data)
+    def frame_columns(self, entry: FrameEntry, data: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(time, id, payload offset, payload length)`` arrays of the user records of one frame
+        (definitions and the writer's metadata removed), ``data`` being :meth:`frame_data`.
+        Raises CorruptFrameError if the frame does not hold exactly the records its index says.
+        Ids are reader ids (``names`` keys); in a raw file an id that a namespace reset re-bound
+        to another name has a virtual id above 2**32 (its file id is ``id & 0xFFFFFFFF``).
+
+        >>> import os, tempfile
+        >>> from fastodin.archive.writer import Writer
+        >>> path = os.path.join(tempfile.mkdtemp(), "c.fastpack.zst")
+        >>> with Writer(path) as w:
+        ...     w.write(1.5, "x", b"abcd")
+        >>> with open_archive(path) as ar:
+        ...     t, i, o, n = ar.frame_columns(ar.frames[0], ar.frame_data(ar.frames[0]))
+        >>> t.tolist(), [ar.names[k] for k in i.tolist()], n.tolist()
+        ([1.5], ['x'], [4])
+        """
+        e = entry
+        remap = e.remap
+        fast = self._uniform_columns(e, data) if remap is None else None
         if fast is not None:
             return fast
         try:
@@ -654,6 +726,13 @@ class Archive:
             raise CorruptFrameError(f"{e.describe()}: holds {s.count} records ({len(data) - s.end} stray bytes), "
                                     f"index says {e.n_records}", offset=e.data_offset)
         t, i, o, n = s.time, s.id, s.offset, s.length
+        if remap is not None:
+            i = i.astype(np.int64)
+            for a, b, mp in remap:
+                part = i[a:b]
+                orig = part.copy()
+                for cid, vid in mp.items():
+                    part[orig == cid] = vid
         if e.skip:
             keep = np.ones(t.shape[0], bool)
             keep[e.skip] = False
@@ -697,6 +776,8 @@ class Archive:
         o = np.arange(pos + 16, pos + 16 + n * stride, stride, dtype=np.int64)
         return hdr.view("<f8").reshape(n, 2)[:, 0].copy(), u4[:, 2].copy(), o, np.full(n, L, np.uint32)
 
+    _columns = frame_columns   # the name older callers use
+
     # ---- selection ------------------------------------------------------------------------------
     def channel_ids(self, channels: Union[None, str, int, Iterable[Union[str, int]]]) -> Optional[set]:
         """Ids selected by names/globs (None = every channel); unknown names select nothing."""
@@ -707,30 +788,35 @@ class Archive:
         out = set()
         for c in channels:
             if isinstance(c, int) and not isinstance(c, bool):
-                out.add(c)
+                out.update(self._real_ids.get(c, (c,)))
                 continue
             if not isinstance(c, str):
                 raise UsageError(f"channel selectors are names, globs or ids, not {type(c).__name__}")
-            if c in self.ids:
-                out.add(self.ids[c])
+            if c in self._name_ids:
+                out.update(self._name_ids[c])
                 continue
-            hit = [i for n, i in self.ids.items() if fnmatch.fnmatchcase(n, c)]
-            out.update(hit)
+            for n, got in self._name_ids.items():
+                if fnmatch.fnmatchcase(n, c):
+                    out.update(got)
         return out
 
     def _frames_for(self, ids: Optional[set], start: Optional[float], end: Optional[float]) -> List[FrameEntry]:
+        """Frames holding records of ``ids`` (None: any) that may lie in ``[start, end)``.  An
+        open bound prunes nothing (records at +-inf and NaN included); a channel whose time
+        stats are NaN (only NaN times) is never pruned."""
         out = []
-        lo = -math.inf if start is None else start
-        hi = math.inf if end is None else end
+        if start is None and end is None:
+            for e in self.frames:
+                chans = e.channels
+                if chans and (ids is None or any(cid in chans for cid in ids)):
+                    out.append(e)
+            return out
         for e in self.frames:
             chans = e.channels
-            if ids is None:
-                if chans and e.t_max >= lo and e.t_min < hi:
-                    out.append(e)
-                continue
-            for cid in ids:
-                c = chans.get(cid)
-                if c is not None and c[3] >= lo and c[2] < hi:
+            sel = chans.values() if ids is None else [chans[c] for c in ids if c in chans]
+            for c in sel:
+                # "not (x < y)": a NaN statistic keeps the frame
+                if (start is None or not c[3] < start) and (end is None or not c[2] >= end):
                     out.append(e)
                     break
         return out
@@ -748,6 +834,18 @@ class Archive:
         if end is not None:
             m = (t < end) if m is None else (m & (t < end))
         return m
+
+    def _one_channel(self, channel: Union[str, int], what: str) -> set:
+        """Ids of exactly one channel (several ids when one name is bound to several)."""
+        ids = self.channel_ids(channel)
+        if ids and len(ids) > 1:
+            names = {self.names.get(c) for c in ids}
+            if len(names) == 1 and None not in names:
+                return ids
+        if not ids or len(ids) != 1:
+            raise UsageError(f"{what}: {channel!r} must name exactly one channel "
+                             f"(known: {sorted(self.ids)[:20]})")
+        return ids
 
     # ---- public reading -------------------------------------------------------------------------
     def records(self, channels: Union[None, str, Iterable[str]] = None, start: Optional[float] = None,
@@ -771,7 +869,7 @@ class Archive:
         """Records of one frame as a C-level iterator (no Python frame per record)."""
         if data is None:
             data = self.frame_data(e)
-        t, i, o, n = self._columns(e, data)
+        t, i, o, n = self.frame_columns(e, data)
         m = self._mask(t, i, ids, start, end)
         if m is not None:
             t, i, o, n = t[m], i[m], o[m], n[m]
@@ -779,7 +877,10 @@ class Archive:
         top = max(names, default=0)
         hi = int(i.max(initial=0))
         il = i.tolist()
-        if top < 65536 and hi < 65536:
+        if hi > _ID_MASK:       # virtual ids (raw file, id re-bound after a reset)
+            nl = [names.get(k) for k in il]
+            il = (i & _ID_MASK).tolist()
+        elif top < 65536 and hi < 65536:
             table = self._name_table
             if table is None or table.shape[0] <= max(top, hi):
                 table = np.empty(max(top, hi) + 1, object)
@@ -798,8 +899,9 @@ class Archive:
 
     def _iter_time(self, frames: List[FrameEntry], ids: Optional[set], start: Optional[float],
                    end: Optional[float]) -> Iterator[Record]:
-        order = sorted(frames, key=lambda e: (e.t_min, e.frame_no))
-        if all(order[k].t_min > order[k - 1].t_max for k in range(1, len(order))):
+        order = sorted(frames, key=lambda e: (_tkey(e.t_min), e.frame_no))
+        tmin = [_tkey(e.t_min) for e in order]
+        if all(tmin[k] > order[k - 1].t_max for k in range(1, len(order))):
             # disjoint frames (each sorted): their concatenation is in time order
             yield from self._iter_file(order, ids, start, end)
             return
@@ -811,11 +913,11 @@ class Archive:
             nonlocal seq
             r = next(it, None)
             if r is not None:
-                heapq.heappush(heap, (r.time, fno, seq, r, it))
+                heapq.heappush(heap, (_tkey(r.time), fno, seq, r, it))
                 seq += 1
 
         while nxt < len(order) or heap:
-            while nxt < len(order) and (not heap or order[nxt].t_min <= heap[0][0]):
+            while nxt < len(order) and (not heap or tmin[nxt] <= heap[0][0]):
                 e = order[nxt]
                 nxt += 1
                 push(self._frame_records(e, ids, start, end), e.frame_no)
@@ -833,19 +935,15 @@ class Archive:
         to ``write_many``), by ``dtype`` if given, else an ``(n, size)`` uint8 array (an object
         array of bytes when sizes differ).
         """
-        ids = self.channel_ids(channel)
-        if not ids or len(ids) != 1:
-            raise UsageError(f"read(): {channel!r} must name exactly one channel "
-                             f"(known: {sorted(self.ids)[:20]})")
-        cid = next(iter(ids))
-        name = self.names.get(cid)
+        ids = self._one_channel(channel, "read()")
+        name = self.names.get(next(iter(ids)))
         layout = self.layouts.get(name) if name is not None else None
         times: List[np.ndarray] = []
         chunks: List[np.ndarray] = []
         objs: List[Any] = []
         width = -1
         for e, data in self._frames_data(self._frames_for(ids, start, end)):
-            t, i, o, n = self._columns(e, data)
+            t, i, o, n = self.frame_columns(e, data)
             m = self._mask(t, i, ids, start, end)
             t, o, n = t[m], o[m], n[m]
             if not t.shape[0]:
@@ -905,23 +1003,35 @@ class Archive:
         """
         ids = self.channel_ids(channels)
         frames = self._frames_for(ids, start, end)
+        # output key per id: its name (ids that share a name share one output, in file order)
+        key_of: Dict[int, str] = {}
+
+        def key(cid: int) -> str:
+            k = key_of.get(cid)
+            if k is None:
+                k = key_of[cid] = self.names.get(cid, "0" if cid == 0 else f"#{cid}")
+            return k
+
         # exact sizes from the index when no time range is given: fill preallocated arrays
-        total: Dict[int, int] = {}
+        total: Dict[str, int] = {}
         if start is None and end is None:
             for e in frames:
                 for cid, c in e.channels.items():
                     if ids is None or cid in ids:
-                        total[cid] = total.get(cid, 0) + c[0]
-        filled: Dict[int, int] = {}
-        outs: Dict[int, List[Any]] = {}      # cid -> [times, values or None, list of pieces]
+                        total[key(cid)] = total.get(key(cid), 0) + c[0]
+        filled: Dict[str, int] = {}
+        outs: Dict[str, List[Any]] = {}      # name -> [times, values or None, list of pieces]
         for e, data in self._frames_data(frames):
-            t, i, o, n = self._columns(e, data)
+            t, i, o, n = self.frame_columns(e, data)
             m = self._mask(t, i, None, start, end)
             if m is not None:
                 t, i, o, n = t[m], i[m], o[m], n[m]
             if not t.shape[0]:
                 continue
-            cids = [c for c in e.channels if ids is None or c in ids]
+            groups: Dict[str, List[int]] = {}
+            for c in e.channels:
+                if ids is None or c in ids:
+                    groups.setdefault(key(c), []).append(c)
             # round-robin frames (ids repeat with a short period): channel k is a strided slice
             per = None
             nch = len(e.channels)
@@ -929,8 +1039,12 @@ class Archive:
                 head = i[:nch].tolist()
                 if len(set(head)) == nch and bool((i[nch:] == i[:-nch]).all()):
                     per = {c: k for k, c in enumerate(head)}
-            for cid in cids:
-                if nch == 1:
+            for gk, gids in groups.items():
+                cid = gids[0]
+                if len(gids) > 1:
+                    sel = np.flatnonzero(np.isin(i, np.array(gids, np.int64)))
+                    ct, co, cn = t[sel], o[sel], n[sel]
+                elif nch == 1:
                     ct, co, cn = t, o, n
                 elif per is not None and cid in per:
                     k = per[cid]
@@ -948,27 +1062,26 @@ class Archive:
                     mv = memoryview(data)
                     v = np.empty(cnt, object)
                     v[:] = [bytes(mv[a:a + b]) for a, b in zip(co.tolist(), cn.tolist())]
-                slot = outs.get(cid)
+                slot = outs.get(gk)
                 if slot is None:
-                    tot = total.get(cid)
+                    tot = total.get(gk)
                     if tot is not None and v.dtype != object:
-                        slot = outs[cid] = [np.empty(tot, np.float64), np.empty(tot, v.dtype), None]
+                        slot = outs[gk] = [np.empty(tot, np.float64), np.empty(tot, v.dtype), None]
                     else:
-                        slot = outs[cid] = [None, None, []]
-                    filled[cid] = 0
-                if slot[2] is None and (v.dtype != slot[1].dtype or filled[cid] + cnt > slot[0].shape[0]):
-                    k = filled[cid]
+                        slot = outs[gk] = [None, None, []]
+                    filled[gk] = 0
+                if slot[2] is None and (v.dtype != slot[1].dtype or filled[gk] + cnt > slot[0].shape[0]):
+                    k = filled[gk]
                     slot[2] = [(slot[0][:k], slot[1][:k])]
                 if slot[2] is None:
-                    k = filled[cid]
+                    k = filled[gk]
                     slot[0][k:k + cnt] = ct
                     slot[1][k:k + cnt] = v
-                    filled[cid] = k + cnt
+                    filled[gk] = k + cnt
                 else:
                     slot[2].append((ct, v))
         out: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
-        for cid, (tt, vv, pieces) in outs.items():
-            name = self.names.get(cid, "0" if cid == 0 else f"#{cid}")
+        for name, (tt, vv, pieces) in outs.items():
             if pieces is not None:
                 tt = np.concatenate([p[0] for p in pieces]) if pieces else np.empty(0)
                 vs = [p[1] for p in pieces]
@@ -978,74 +1091,89 @@ class Archive:
                     vv = np.empty(tt.shape[0], object)
                     vv[:] = [row if isinstance(row, bytes) else bytes(row) for v in vs for row in v]
             else:
-                k = filled[cid]
+                k = filled[name]
                 tt, vv = tt[:k], vv[:k]
             if vv.dtype != object:
                 vv = vv.view(np.uint8).reshape(vv.shape[0], vv.dtype.itemsize)
             out[name] = (tt, vv)
         return out
 
-    def _channel_frames(self, cid: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        got = self._by_channel.get(cid)
+    def _channel_frames(self, ids: set) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(frame numbers, t_min, t_max) of the frames holding ``ids`` (NaN-only stats are NaN)."""
+        key = frozenset(ids)
+        got = self._by_channel.get(key)
         if got is None:
-            idx = [k for k, e in enumerate(self.frames) if cid in e.channels]
-            lo = np.array([self.frames[k].channels[cid][2] for k in idx], np.float64)
-            hi = np.array([self.frames[k].channels[cid][3] for k in idx], np.float64)
-            got = (np.array(idx, np.int64), lo, hi)
-            self._by_channel[cid] = got
+            idx: List[int] = []
+            lo: List[float] = []
+            hi: List[float] = []
+            for k, e in enumerate(self.frames):
+                a, b, hit = math.nan, math.nan, False
+                for cid in ids:
+                    c = e.channels.get(cid)
+                    if c is not None:
+                        a, b, hit = _lo(a, c[2]), _hi(b, c[3]), True
+                if hit:
+                    idx.append(k)
+                    lo.append(a)
+                    hi.append(b)
+            got = (np.array(idx, np.int64), np.array(lo, np.float64), np.array(hi, np.float64))
+            self._by_channel[key] = got
         return got
 
     def at(self, t: float, channel: Union[str, int], mode: str = "nearest") -> Optional[Record]:
         """The record of ``channel`` nearest to time ``t`` (``mode="before"``: latest at or before
         ``t``; ``"after"``: earliest at or after).  None if there is none.  Ties go to the earlier.
+        Records with a NaN time are never returned (they are nowhere in time).
         """
         if mode not in ("nearest", "before", "after"):
             raise UsageError(f"mode must be 'nearest', 'before' or 'after', not {mode!r}")
-        ids = self.channel_ids(channel)
-        if not ids or len(ids) != 1:
-            raise UsageError(f"at(): {channel!r} must name exactly one channel")
-        cid = next(iter(ids))
-        idx, lo, hi = self._channel_frames(cid)
+        ids = self._one_channel(channel, "at()")
+        idx, lo, hi = self._channel_frames(ids)
         if not idx.shape[0]:
             return None
         # lower bound of |record time - t| in each frame; visit frames by that bound and stop
         # once the bound exceeds the best distance found (correct with overlapping frames).
-        if mode == "before":
-            ok = lo <= t
-            bound = np.maximum(0.0, t - hi)
-        elif mode == "after":
-            ok = hi >= t
-            bound = np.maximum(0.0, lo - t)
-        else:
-            ok = np.ones(lo.shape[0], bool)
-            bound = np.maximum(0.0, np.maximum(lo - t, t - hi))
+        with np.errstate(invalid="ignore"):
+            if mode == "before":
+                ok = lo <= t
+                bound = np.maximum(0.0, t - hi)
+            elif mode == "after":
+                ok = hi >= t
+                bound = np.maximum(0.0, lo - t)
+            else:
+                ok = ~np.isnan(lo)
+                bound = np.maximum(0.0, np.maximum(lo - t, t - hi))
+        bound[np.isnan(bound)] = 0.0        # inf - inf: no useful bound, visit the frame
         cand = np.flatnonzero(ok)
         cand = cand[np.argsort(bound[cand], kind="stable")]
         best = None
+        one = next(iter(ids)) if len(ids) == 1 else None
         for k in cand.tolist():
             if best is not None and bound[k] > best[0][0]:
                 break
             e = self.frames[int(idx[k])]
             data = self.frame_data(e)
-            tt, ii, oo, nn = self._columns(e, data)
-            m = ii == cid
+            tt, ii, oo, nn = self.frame_columns(e, data)
+            m = (ii == one) if one is not None else np.isin(ii, np.fromiter(ids, np.int64))
             ct = tt[m]
             if mode == "before":
                 sel = np.flatnonzero(ct <= t)
             elif mode == "after":
                 sel = np.flatnonzero(ct >= t)
             else:
-                sel = np.arange(ct.shape[0])
+                sel = np.flatnonzero(~np.isnan(ct))
             if not sel.shape[0]:
                 continue
             if mode == "before":
                 j = int(sel[np.argmax(ct[sel])])
-                key = (t - float(ct[j]), -float(ct[j]))
+                key = (0.0 if ct[j] == t else t - float(ct[j]), -float(ct[j]))
             elif mode == "after":
                 j = int(sel[np.argmin(ct[sel])])
-                key = (float(ct[j]) - t, float(ct[j]))
+                key = (0.0 if ct[j] == t else float(ct[j]) - t, float(ct[j]))
             else:
-                d = np.abs(ct[sel] - t)
+                cs = ct[sel]
+                with np.errstate(invalid="ignore"):
+                    d = np.where(cs == t, 0.0, np.abs(cs - t))
                 dmin = d.min()
                 js = sel[d == dmin]
                 j = int(js[np.argmin(ct[js])])
@@ -1053,7 +1181,8 @@ class Archive:
             if best is None or key < best[0]:
                 o = int(oo[m][j])
                 n = int(nn[m][j])
-                best = (key, Record(float(ct[j]), cid, memoryview(data)[o:o + n], self.names.get(cid)))
+                cid = int(ii[m][j])
+                best = (key, Record(float(ct[j]), cid & _ID_MASK, memoryview(data)[o:o + n], self.names.get(cid)))
         return None if best is None else best[1]
 
     # ---- summaries ------------------------------------------------------------------------------
@@ -1064,28 +1193,41 @@ class Archive:
             for cid, (cnt, nb, t0, t1) in e.channels.items():
                 c = chans.get(cid)
                 if c is None:
-                    chans[cid] = [cnt, nb, t0, t1, 1]
+                    chans[cid] = [cnt, nb, t0, t1, {e.frame_no}]
                 else:
                     c[0] += cnt
                     c[1] += nb
-                    c[2] = min(c[2], t0)
-                    c[3] = max(c[3], t1)
-                    c[4] += 1
-        channels: Dict[str, Any] = {}
-        for cid, (cnt, nb, t0, t1, nf) in sorted(chans.items()):
+                    c[2] = _lo(c[2], t0)     # NaN (a channel of NaN times only) never wins
+                    c[3] = _hi(c[3], t1)
+                    c[4].add(e.frame_no)
+        # ids that share a name (raw files: re-bound after a reset) are one channel
+        byname: Dict[str, List[Any]] = {}
+        for cid, (cnt, nb, t0, t1, fr) in sorted(chans.items()):
             name = self.names.get(cid, "0" if cid == 0 else f"#{cid}")
+            c = byname.get(name)
+            if c is None:
+                byname[name] = [cid & _ID_MASK, cnt, nb, t0, t1, set(fr)]
+            else:
+                c[1] += cnt
+                c[2] += nb
+                c[3] = _lo(c[3], t0)
+                c[4] = _hi(c[4], t1)
+                c[5] |= fr
+        channels: Dict[str, Any] = {}
+        for name, (cid, cnt, nb, t0, t1, fr) in byname.items():
             s = self.channel_stream.get(name)
             lay = self.layouts.get(name)
+            span = t1 - t0 if t1 == t1 and t0 == t0 else math.nan
             channels[name] = {
                 "id": cid, "count": cnt, "bytes": nb, "first": t0, "last": t1,
-                "rate": (cnt - 1) / (t1 - t0) if cnt > 1 and t1 > t0 else None, "frames": nf,
+                "rate": (cnt - 1) / span if cnt > 1 and 0 < span < math.inf else None, "frames": len(fr),
                 "stream": s[0] if s else None, "role": s[1] if s else None,
                 "layout": lay.to_json() if lay is not None else None,
             }
         comp = sum(e.compressed_size for e in self.frames)
         raw = sum(e.decompressed_size for e in self.frames)
-        tmin = min((c["first"] for c in channels.values()), default=None)
-        tmax = max((c["last"] for c in channels.values()), default=None)
+        tmin = min((c["first"] for c in channels.values() if c["first"] == c["first"]), default=None)
+        tmax = max((c["last"] for c in channels.values() if c["last"] == c["last"]), default=None)
         streams = {}
         for sid, m in self.streams.items():
             streams[sid] = {"name": m.get("name"), "flavor": m.get("flavor"), "tags": m.get("tags") or {},

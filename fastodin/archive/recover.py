@@ -94,7 +94,7 @@ def recover(src: Union[str, "os.PathLike[str]"], dst: Union[str, "os.PathLike[st
                     w._groups[0].emit(t, 0, payload)
                 try:
                     data = ar.frame_data(e)
-                    t, i, o, n = ar._columns(e, data)
+                    t, i, o, n = ar.frame_columns(e, data)
                 except DataError as exc:
                     rep.frames_lost += 1
                     rep._lose(e.frame_no, e.data_offset, e.data_records, e.t_min, e.t_max, str(exc))

@@ -54,7 +54,7 @@ def verify(ar: Any, strict: bool = False) -> Dict[str, Any]:
         what = e.describe() if hasattr(e, "describe") else f"frame {e.frame_no}"
         try:
             data = ar.frame_data(e)
-            t, i, o, n = ar._columns(e, data)
+            t, i, o, n = ar.frame_columns(e, data)
         except DataError as ex:
             m = one_line(ex)
             problems.append(m if m.startswith(what) else f"{what}: {m}")

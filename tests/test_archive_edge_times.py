@@ -1,0 +1,197 @@
+"""Reader regressions: records at +-inf and NaN times are never dropped by channel selection or
+time pruning; raw files whose namespace resets re-bind ids keep every record's own name."""
+from __future__ import annotations
+
+import math
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fastodin
+import fastodin.errors
+from fastodin.archive import Writer, open_archive
+from fastodin.codec import Encoder
+
+INF = math.inf
+
+
+def _rows(it):
+    return [(r.time, r.name, bytes(r.payload)) for r in it]
+
+
+def _same(a, b):
+    """Record lists equal, NaN times equal to NaN."""
+    assert len(a) == len(b), (a, b)
+    for x, y in zip(a, b):
+        assert x[1:] == y[1:], (a, b)
+        assert x[0] == y[0] or (math.isnan(x[0]) and math.isnan(y[0])), (a, b)
+
+
+@pytest.mark.parametrize("frames", ["one", "many"])
+def test_infinite_times_survive_selection(tmp_path, frames):
+    p = tmp_path / "inf.fastpack.zst"
+    with Writer(p) as w:
+        for t, name, payload in [(INF, "a", b"A"), (-INF, "b", b"B"), (1.0, "c", b"C")]:
+            w.write(t, name, payload)
+            if frames == "many":
+                w.flush()
+    with open_archive(p) as ar:
+        assert _rows(ar.records(channels="a")) == [(INF, "a", b"A")]
+        assert _rows(ar.records(channels="b")) == [(-INF, "b", b"B")]
+        assert sorted(_rows(ar.records())) == [(-INF, "b", b"B"), (1.0, "c", b"C"), (INF, "a", b"A")]
+        assert [r.time for r in ar.records(order="time")] == [-INF, 1.0, INF]
+        # half-open [start, end): an open side has no bound at all
+        assert [r.time for r in ar.records(start=0.0, order="time")] == [1.0, INF]
+        assert [r.time for r in ar.records(end=2.0, order="time")] == [-INF, 1.0]
+        assert [r.time for r in ar.records(start=-INF, end=INF, order="time")] == [-INF, 1.0]
+        assert [r.time for r in ar.records(channels="a", start=INF)] == [INF]
+        assert ar.read("a")[0].tolist() == [INF] and ar.read("b")[0].tolist() == [-INF]
+        assert ar.read("a", start=0.0)[0].tolist() == [INF]
+        cols = ar.columns()
+        assert {k: v[0].tolist() for k, v in cols.items()} == {"a": [INF], "b": [-INF], "c": [1.0]}
+        assert ar.columns("a")["a"][0].tolist() == [INF]
+        assert ar.at(0.0, "a").time == INF and ar.at(0.0, "b").time == -INF
+        assert ar.at(INF, "a", "before").time == INF and ar.at(INF, "a").time == INF
+        assert ar.at(-INF, "b", "after").time == -INF and ar.at(5.0, "b", "after") is None
+        assert len(ar.frames) == (3 if frames == "many" else 1)
+        info = ar.info()
+        assert {k: c["count"] for k, c in info["channels"].items()} == {"a": 1, "b": 1, "c": 1}
+        assert info["records"] == 3 and info["time"] == [-INF, INF]
+
+
+def _nan_file(tmp_path):
+    enc = Encoder(namespace=True)
+    enc.add(math.nan, "a", b"1")
+    enc.add(2.0, "a", b"2")
+    enc.add(INF, "b", b"3")
+    p = tmp_path / "nan.fastpack"
+    p.write_bytes(enc.take())
+    return p
+
+
+def test_raw_nan_times_are_not_dropped(tmp_path):
+    p = _nan_file(tmp_path)
+    with fastodin.open(p) as ar:
+        _same(_rows(ar.records(channels="a")), [(math.nan, "a", b"1"), (2.0, "a", b"2")])
+        assert _rows(ar.records(channels="b")) == [(INF, "b", b"3")]
+        assert len(list(ar.records())) == 3 and len(list(ar.records(order="time"))) == 3
+        assert _rows(ar.records(channels="a", start=0.0)) == [(2.0, "a", b"2")]   # NaN is in no range
+        t, v = ar.read("a")
+        assert np.isnan(t[0]) and t[1] == 2.0 and v.tobytes() == b"12"
+        assert ar.columns()["a"][0].shape == (2,) and ar.columns("b")["b"][0].tolist() == [INF]
+        assert ar.at(1.0, "a").time == 2.0 and ar.at(1.0, "a", "before") is None
+        info = ar.info()
+        assert info["channels"]["a"]["count"] == 2 and info["channels"]["b"]["count"] == 1
+        assert info["channels"]["a"]["first"] == 2.0 and info["records"] == 3
+
+
+def test_raw_all_nan_file(tmp_path):
+    enc = Encoder(namespace=True)
+    for k in range(5):
+        enc.add(math.nan, "x", bytes([k]))
+    p = tmp_path / "allnan.fastpack"
+    p.write_bytes(enc.take())
+    with fastodin.open(p) as ar:
+        assert [bytes(r.payload) for r in ar.records(channels="x")] == [bytes([k]) for k in range(5)]
+        assert len(list(ar.records(order="time"))) == 5
+        assert ar.info()["channels"]["x"]["count"] == 5
+        assert ar.at(0.0, "x") is None
+
+
+def test_reset_rebinding_an_id_keeps_each_records_name(tmp_path):
+    enc = Encoder(namespace=True)
+    enc.add(0.0, "a", b"A")
+    enc.reset(0.5)
+    enc.add(1.0, "b", b"B")          # id 1 again, now named "b"
+    enc.add(2.0, "a", b"A2")         # "a" now on id 2
+    p = tmp_path / "reset.fastpack"
+    p.write_bytes(enc.take())
+    with fastodin.open(p) as ar:
+        got = list(ar.records())
+        assert [(r.time, r.id, r.name, bytes(r.payload)) for r in got] == [
+            (0.0, 1, "a", b"A"), (1.0, 1, "b", b"B"), (2.0, 2, "a", b"A2")]
+        assert _rows(ar.records(channels="b")) == [(1.0, "b", b"B")]
+        assert _rows(ar.records(channels="a")) == [(0.0, "a", b"A"), (2.0, "a", b"A2")]
+        assert _rows(ar.records(channels="a", order="time")) == [(0.0, "a", b"A"), (2.0, "a", b"A2")]
+        assert _rows(ar.records(channels="?")) == [(0.0, "a", b"A"), (1.0, "b", b"B"), (2.0, "a", b"A2")]
+        assert [bytes(r.payload) for r in ar.records(channels=1)] == [b"A", b"B"]   # an int is the file's id
+        t, v = ar.read("a")
+        assert t.tolist() == [0.0, 2.0] and list(v) == [b"A", b"A2"]
+        cols = ar.columns()
+        assert cols["a"][0].tolist() == [0.0, 2.0] and cols["b"][0].tolist() == [1.0]
+        assert ar.at(1.9, "a").time == 2.0 and ar.at(0.4, "b").time == 1.0
+        info = ar.info()
+        assert {k: c["count"] for k, c in info["channels"].items()} == {"a": 2, "b": 1}
+
+
+def test_name_on_two_ids_without_reset(tmp_path):
+    # hand-built: ids 3 and 5 are both defined as "x"
+    def rec(t, i, p):
+        return struct.pack("<dII", t, i, len(p)) + p + b"\0" * (-len(p) & 7)
+    data = rec(0, 3, b"x") + rec(0, 5, b"x") + rec(1, 3, b"p3") + rec(2, 5, b"p5")
+    p = tmp_path / "two.fastpack"
+    p.write_bytes(data)
+    with fastodin.open(p) as ar:
+        assert [(r.id, bytes(r.payload)) for r in ar.records(channels="x")] == [(3, b"p3"), (5, b"p5")]
+        assert ar.read("x")[0].tolist() == [1.0, 2.0]
+        assert ar.info()["channels"]["x"]["count"] == 2
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.tuples(st.sampled_from([0.0, 1.0, -1.0, INF, -INF, math.nan]),
+                                    st.sampled_from(["a", "b", "c"]), st.binary(max_size=9)),
+                          st.just("reset")), max_size=30),
+       st.sampled_from([64, 1 << 22]))
+def test_raw_files_lose_no_record(tmp_path_factory, ops, chunk):
+    """Whatever the times and resets: records(), and records(channels=name) per name, give
+    exactly the records added, with their names, in file order."""
+    from fastodin.archive import reader
+
+    enc = Encoder(namespace=True)
+    want = []
+    for op in ops:
+        if op == "reset":
+            enc.reset(0.0)
+        else:
+            enc.add(*op)
+            want.append(op)
+    p = tmp_path_factory.mktemp("raw") / "x.fastpack"
+    p.write_bytes(enc.take())
+    old = reader.RAW_CHUNK
+    reader.RAW_CHUNK = chunk
+    try:
+        with fastodin.open(p) as ar:
+            _same(_rows(ar.records()), want)
+            for name in "abc":
+                _same(_rows(ar.records(channels=name)), [w for w in want if w[1] == name])
+                if any(w[1] == name for w in want):
+                    assert ar.read(name)[0].shape[0] == sum(w[1] == name for w in want)
+            assert ar.info()["records"] == len(want)
+            assert len(list(ar.records(order="time"))) == len(want)
+            assert sum(v[0].shape[0] for v in ar.columns().values()) == len(want)
+    finally:
+        reader.RAW_CHUNK = old
+
+
+def test_writer_error_lives_in_errors():
+    from fastodin.archive import WriterError
+    from fastodin.archive.writer import WriterError as W2
+
+    assert WriterError is fastodin.errors.WriterError is W2
+    assert "WriterError" in fastodin.errors.__all__
+    assert issubclass(WriterError, fastodin.errors.FastOdinError)
+
+
+def test_public_frame_columns(tmp_path):
+    p = tmp_path / "fc.fastpack.zst"
+    with Writer(p) as w:
+        for k in range(10):
+            w.write(k * 0.1, "a" if k % 2 else "b", bytes([k]) * 4)
+    with open_archive(p) as ar:
+        e = ar.frames[0]
+        t, i, o, n = ar.frame_columns(e, ar.frame_data(e))
+        assert t.shape[0] == 10 and sorted(set(i.tolist())) == sorted(ar.ids.values())
+        assert n.tolist() == [4] * 10
