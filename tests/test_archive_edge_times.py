@@ -129,15 +129,29 @@ def test_reset_rebinding_an_id_keeps_each_records_name(tmp_path):
 
 def test_name_on_two_ids_without_reset(tmp_path):
     # hand-built: ids 3 and 5 are both defined as "x"
-    def rec(t, i, p):
-        return struct.pack("<dII", t, i, len(p)) + p + b"\0" * (-len(p) & 7)
-    data = rec(0, 3, b"x") + rec(0, 5, b"x") + rec(1, 3, b"p3") + rec(2, 5, b"p5")
+    data = _rec(0, 3, b"x") + _rec(0, 5, b"x") + _rec(1, 3, b"p3") + _rec(2, 5, b"p5")
     p = tmp_path / "two.fastpack"
     p.write_bytes(data)
     with fastodin.open(p) as ar:
         assert [(r.id, bytes(r.payload)) for r in ar.records(channels="x")] == [(3, b"p3"), (5, b"p5")]
         assert ar.read("x")[0].tolist() == [1.0, 2.0]
         assert ar.info()["channels"]["x"]["count"] == 2
+
+
+def _rec(t, i, p):
+    return struct.pack("<dII", t, i, len(p)) + p + b"\0" * (-len(p) & 7)
+
+
+def test_raw_definitions_named_falsy_bind_nothing(tmp_path):
+    # as Perl Data::FastPack: a definition named "" or "0" leaves the id unbound (and is hidden)
+    data = (_rec(0, 3, b"") + _rec(1, 3, b"x") + _rec(2, 3, b"data") + _rec(3, 4, b"0") + _rec(4, 4, b"0")
+            + _rec(5, 0, b"") + _rec(6, 3, b"0") + _rec(7, 3, b"y") + _rec(8, 3, b"d2"))
+    p = tmp_path / "falsy.fastpack"
+    p.write_bytes(data)
+    with fastodin.open(p) as ar:
+        assert _rows(ar.records()) == [(2.0, "x", b"data"), (8.0, "y", b"d2")]
+        assert _rows(ar.records(channels="y")) == [(8.0, "y", b"d2")]
+        assert ar.info()["records"] == 2
 
 
 @settings(max_examples=150, deadline=None)

@@ -517,8 +517,8 @@ class Archive:
         return vid
 
     def _raw_entry(self, data: Any, sc: Any, pos: int, frame_no: int, bound: Dict[int, int]) -> FrameEntry:
-        """Index entry of one chunk of a raw stream: definitions (first record of an unbound id),
-        resets (id 0 with b"" or b"0": hidden, they clear ``bound``) and writer metadata.  An id
+        """Index entry of one chunk of a raw stream: definitions (first record of an unbound id;
+        one named ``""`` or ``"0"`` binds nothing and is hidden, as in Perl), resets (id 0 with b"" or b"0": hidden, they clear ``bound``) and writer metadata.  An id
         that a reset re-bound to another name gets a virtual reader id (``e.remap``)."""
         ids = sc.id
         lens = sc.length
@@ -541,12 +541,25 @@ class Archive:
                 uid, first = np.unique(seg, return_index=True)
                 for cid, k in zip(uid.tolist(), first.tolist()):
                     if cid and cid not in bound:
+                        if lens[a + k] == 0 or (lens[a + k] == 1 and data[int(offs[a + k])] == 0x30):
+                            # the name "" or "0" binds nothing (as in Perl): the record is swallowed
+                            # and the id's next record is its definition again
+                            later = (a + np.flatnonzero(seg == cid)).tolist()
+                            k = -1
+                            for q in later:
+                                if lens[q] == 0 or (lens[q] == 1 and data[int(offs[q])] == 0x30):
+                                    skip.append(q)
+                                else:
+                                    k = q - a
+                                    break
+                            if k < 0:
+                                continue
                         o, ln = int(offs[a + k]), int(lens[a + k])
                         name = bytes(data[o:o + ln]).decode("utf-8", "surrogateescape")
                         vid = bound[cid] = self._raw_vid(cid, name)
                         names.append((vid, a + k, name))
                         skip.append(a + k)
-                mp = {cid: bound[cid] for cid in uid.tolist() if cid and bound[cid] != cid}
+                mp = {cid: bound[cid] for cid in uid.tolist() if cid in bound and bound[cid] != cid}
                 if mp:
                     if vids is None:
                         vids = ids.astype(np.int64)
