@@ -24,6 +24,7 @@ import numpy as np
 from .errors import DataError, ExtraData, LimitError, TruncatedError, UsageError
 from .metadata import decode_meta
 from .namespace import Namespace, is_meta_key, name_from_bytes, name_to_bytes
+from .wire import DEFAULT_MAX_RECORD_SIZE, HEADER, HEADER_SIZE, pad_len, record_size
 
 __all__ = [
     "HEADER",
@@ -39,9 +40,6 @@ __all__ = [
     "decode",
 ]
 
-HEADER = struct.Struct("<dII")
-HEADER_SIZE = HEADER.size  # 16
-DEFAULT_MAX_RECORD_SIZE = 256 * 1024 * 1024
 #: Key of the id-0 metadata map that declares how times are to be read (spec/fastpack.md).
 TIME_MODE_KEY = "fastpack_time"
 TIME_MODES = ("absolute", "multiple", "delta")
@@ -52,24 +50,6 @@ _tuple_new = tuple.__new__
 
 Buffer = Union[bytes, bytearray, memoryview]
 NamespaceArg = Union[Namespace, bool, None]
-
-
-def pad_len(n: int) -> int:
-    """Zero bytes after a payload of ``n`` bytes.
-
-    >>> pad_len(1), pad_len(8), pad_len(0)
-    (7, 0, 0)
-    """
-    return (-n) % 8
-
-
-def record_size(n: int) -> int:
-    """Bytes taken by a record whose payload has ``n`` bytes.
-
-    >>> record_size(0), record_size(16), record_size(17)
-    (16, 32, 40)
-    """
-    return HEADER_SIZE + n + (-n) % 8
 
 
 def _namespace(arg: NamespaceArg) -> Optional[Namespace]:

@@ -27,6 +27,7 @@ from typing import Any, List, NamedTuple, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .errors import DataError, LimitError, TruncatedError, UsageError
+from .wire import DEFAULT_MAX_RECORD_SIZE, pad_len, record_size
 
 __all__ = [
     "Scan",
@@ -39,7 +40,6 @@ __all__ = [
     "record_size",
 ]
 
-DEFAULT_MAX_RECORD_SIZE = 256 * 1024 * 1024
 
 _LEN = struct.Struct("<I")
 _HDR = struct.Struct("<QII")  # time bits, id, len
@@ -57,24 +57,6 @@ _I8 = np.dtype(np.int64)
 _EMPTY_T = np.empty(0, _F8)
 _EMPTY_I = np.empty(0, _U4)
 _EMPTY_O = np.empty(0, _I8)
-
-
-def pad_len(n: int) -> int:
-    """Zero bytes written after a payload of ``n`` bytes.
-
-    >>> pad_len(1), pad_len(8)
-    (7, 0)
-    """
-    return -n & 7
-
-
-def record_size(n: int) -> int:
-    """Bytes taken by a record with an ``n``-byte payload (header + payload + padding).
-
-    >>> record_size(0), record_size(16), record_size(17)
-    (16, 32, 40)
-    """
-    return 16 + n + (-n & 7)
 
 
 Buffer = Union[bytes, bytearray, memoryview, np.ndarray]

@@ -30,6 +30,7 @@ import numpy as np
 import zstandard
 
 from ..columns import encode_columns, scan
+from ..wire import HEADER as _HDR
 from ..errors import LimitError, TimestampOrderError, UsageError, WriterError
 from ..metadata import encode_meta
 from ..namespace import Namespace, name_to_bytes
@@ -55,7 +56,6 @@ DEFAULT_FRAME_SIZE = 1 << 20
 DEFAULT_FLUSH_INTERVAL = 1.0
 DEFAULT_LARGE_PAYLOAD = 4096
 
-_HDR = struct.Struct("<dII")
 _PAD = [b"", b"\0" * 7, b"\0" * 6, b"\0" * 5, b"\0" * 4, b"\0" * 3, b"\0" * 2, b"\0"]
 _INF = math.inf
 #: records per frame at most (keeps the index's u16 channel/name/metadata counts in range)

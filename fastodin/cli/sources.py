@@ -16,12 +16,12 @@ import os
 import struct
 from typing import Any, List, Optional, Tuple
 
-from ._util import EXIT_DATA, EXIT_IO, EXIT_USAGE, CliError, one_line
+from ..wire import HEADER as _HDR
+from ._util import EXIT_DATA, EXIT_IO, CliError, one_line
 
 __all__ = ["open_input", "sniff", "sniff_bytes", "check_readable", "is_odin_archive", "odin_cps"]
 
 _U32 = struct.Struct("<I")
-_HDR = struct.Struct("<dII")
 ZSTD_MAGIC = 0xFD2FB528
 
 
