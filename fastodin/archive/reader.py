@@ -187,6 +187,9 @@ class Archive:
         self._name_table: Optional[np.ndarray] = None
         self._name_ids: Dict[str, List[int]] = {}     # name -> every reader id bound to it
         self._real_ids: Dict[int, List[int]] = {}     # file id -> its virtual ids (raw files)
+        self._vids: Dict[Tuple[int, str], int] = {}   # (file id, name) -> reader id
+        self._vid_next = 0
+        self._vid_base: set = set()
         try:
             self.size = os.fstat(self._fd).st_size
             head = _pread(self._fd, 12, 0)
@@ -306,7 +309,7 @@ class Archive:
         pos = 0
         pending: Optional[FrameEntry] = None   # index entry waiting for its data frame
         soff = 0
-        known: set = set()
+        bound: Dict[int, int] = {}    # file id -> reader id (namespace in force)
         entries: List[FrameEntry] = []
         while pos < size:
             if pos + 8 > size:
@@ -357,6 +360,7 @@ class Archive:
             if magic == ZSTD_MAGIC:
                 e = pending
                 pending = None
+                indexed = e is not None
                 if e is not None:
                     if e.data_offset + e.compressed_size > size:
                         nxt = self._cut_or_corrupt(pos, "a data frame runs past the end of the file", e, lenient)
@@ -384,7 +388,7 @@ class Archive:
                         pos = nxt
                         continue
                     try:
-                        e = self._rebuild_entry(pos, csize, len(entries), soff, known)
+                        e, nb = self._rebuild_entry(pos, csize, len(entries), soff, bound)
                     except DataError as exc:
                         if not lenient:
                             raise CorruptFrameError(f"data frame {len(entries)} at offset {pos} (no index entry, time "
@@ -393,13 +397,18 @@ class Archive:
                         self.damage.append(Damage(pos, csize, f"corrupt data frame without index: {exc}"))
                         pos += csize
                         continue
+                    bound = nb
                 e.frame_no = len(entries)
                 if e.stream_offset != soff:
                     e.stream_offset = soff
                 soff += e.decompressed_size
-                for cid, _p, _nm in e.names:
-                    known.add(cid)
-                known.update(e.channels)
+                if indexed:    # the writer's entry: its ids are bound from here on
+                    for cid, _p, nm in e.names:
+                        bound.setdefault(cid, cid)
+                        self._vids.setdefault((cid, nm), cid)
+                        self._vid_base.add(cid)
+                    for cid in e.channels:
+                        bound.setdefault(cid, cid)
                 entries.append(e)
                 pos += csize
                 continue
@@ -442,7 +451,10 @@ class Archive:
             pos += step
         return self.size
 
-    def _rebuild_entry(self, pos: int, csize: int, frame_no: int, soff: int, known: set) -> FrameEntry:
+    def _rebuild_entry(self, pos: int, csize: int, frame_no: int, soff: int,
+                       bound: Dict[int, int]) -> Tuple[FrameEntry, Dict[int, int]]:
+        """Index entry of a data frame without one (decompressed and scanned with the namespace
+        rules, as a raw stream), and the namespace in force after it."""
         raw = _pread(self._fd, csize, pos)
         data = self._decompress(raw, f"data frame {frame_no} at offset {pos}", pos)
         s = scan(data, max_record_size=self._max)
@@ -450,30 +462,10 @@ class Archive:
             raise CorruptFrameError(f"data frame {frame_no} at offset {pos} does not hold whole FastPack records "
                                     f"(a record runs past its end at stream offset {soff + s.end}); a zstd file "
                                     "not written by fastodin? `zstd -d` it and open the .fastpack", offset=pos)
-        ids = s.id.tolist()
-        names: List[Tuple[int, int, str]] = []
-        meta: List[Tuple[float, int, bytes]] = []
-        mv = memoryview(data)
-        seen = set(known)
-        for k, cid in enumerate(ids):
-            o, n = int(s.offset[k]), int(s.length[k])
-            if cid == 0:
-                if bytes(mv[o:o + len(_META_TAG)]) == _META_TAG:
-                    meta.append((float(s.time[k]), k, bytes(mv[o:o + n])))
-            elif cid not in seen:
-                seen.add(cid)
-                names.append((cid, k, bytes(mv[o:o + n]).decode("utf-8", "surrogateescape")))
-        keep = np.ones(len(ids), bool)
-        keep[[p for _, p, _ in names] + [p for _, p, _ in meta]] = False
-        t, i, ln = s.time[keep], s.id[keep], s.length[keep]
-        channels: Dict[int, Tuple[int, int, float, float]] = {}
-        for cid in np.unique(i).tolist():
-            m = i == cid
-            channels[cid] = (int(m.sum()), int(ln[m].sum()), _fmin(t[m]), _fmax(t[m]))
-        e = FrameEntry(frame_no, len(ids), pos, csize, len(data), soff,
-                       _fmin(s.time) if len(ids) else 0.0, _fmax(s.time) if len(ids) else 0.0,
-                       0, channels, names, meta)
-        return e
+        nb = dict(bound)
+        e = self._chunk_entry(data, s, frame_no, nb)
+        e.data_offset, e.compressed_size, e.decompressed_size, e.stream_offset = pos, csize, len(data), soff
+        return e, nb
 
     def _open_raw(self) -> None:
         """Index a raw FastPack file as virtual frames of about RAW_CHUNK bytes (vectorised scan,
@@ -483,9 +475,6 @@ class Archive:
         data = self._raw if self._raw is not None else b""
         size = len(data)
         bound: Dict[int, int] = {}     # file id -> reader id, for the namespace in force
-        self._vids: Dict[Tuple[int, str], int] = {}
-        self._vid_next = 0
-        self._vid_base: set = set()
         pos = 0
         entries: List[FrameEntry] = []
         while pos < size:
@@ -494,7 +483,10 @@ class Archive:
                 sc = scan(data, pos, None, max_record_size=self._max, max_records=1)
                 if sc.count == 0:
                     break
-            entries.append(self._raw_entry(data, sc, pos, len(entries), bound))
+            e = self._chunk_entry(data, sc, len(entries), bound)
+            e.data_offset = e.stream_offset = pos
+            e.compressed_size = e.decompressed_size = sc.end - pos
+            entries.append(e)
             pos = sc.end
         if pos < size:
             self.damage.append(Damage(pos, size - pos, "file ends inside a record (cut or crashed writer)"))
@@ -516,8 +508,9 @@ class Archive:
             self._vids[key] = vid
         return vid
 
-    def _raw_entry(self, data: Any, sc: Any, pos: int, frame_no: int, bound: Dict[int, int]) -> FrameEntry:
-        """Index entry of one chunk of a raw stream: definitions (first record of an unbound id;
+    def _chunk_entry(self, data: Any, sc: Any, frame_no: int, bound: Dict[int, int]) -> FrameEntry:
+        """Index entry (without offsets and sizes) of the records ``sc`` (a scan of ``data``) of a
+        raw stream or of a data frame without index entry, under the namespace rules: definitions (first record of an unbound id;
         one named ``""`` or ``"0"`` binds nothing and is hidden, as in Perl), resets (id 0 with b"" or b"0": hidden, they clear ``bound``) and writer metadata.  An id
         that a reset re-bound to another name gets a virtual reader id (``e.remap``)."""
         ids = sc.id
@@ -590,7 +583,7 @@ class Archive:
             hi = np.fmax.reduceat(st, starts)
             for k, cid in enumerate(si[starts].tolist()):
                 channels[cid] = (int(counts[k]), int(nbytes[k]), float(lo[k]), float(hi[k]))
-        e = FrameEntry(frame_no, n, pos, sc.end - pos, sc.end - pos, pos,
+        e = FrameEntry(frame_no, n, 0, 0, 0, 0,
                        _fmin(sc.time) if n else 0.0, _fmax(sc.time) if n else 0.0,
                        0, channels, names, meta)
         e.skip = sorted(skip)
@@ -607,7 +600,7 @@ class Archive:
                     got.append(cid)
                     if cid > _ID_MASK:
                         self._real_ids.setdefault(cid & _ID_MASK, [cid & _ID_MASK]).append(cid)
-                if self.format == "fastpack":
+                if self.format == "fastpack" or cid > _ID_MASK:
                     self.ids.setdefault(name, cid)
                 else:
                     self.ids[name] = cid
