@@ -196,6 +196,21 @@ def test_raw_files_lose_no_record(tmp_path_factory, ops, chunk, form):
             assert ar.info()["records"] == len(want)
             assert len(list(ar.records(order="time"))) == len(want)
             assert sum(v[0].shape[0] for v in ar.columns().values()) == len(want)
+            for name in {w[1] for w in want}:
+                ts = [w[0] for w in want if w[1] == name and not math.isnan(w[0])]
+                for q in (-INF, -0.5, 0.0, 0.7, INF):
+                    for mode in ("nearest", "before", "after"):
+                        got = ar.at(q, name, mode)
+                        if mode == "before":
+                            c = [x for x in ts if x <= q]
+                            exp = max(c) if c else None
+                        elif mode == "after":
+                            c = [x for x in ts if x >= q]
+                            exp = min(c) if c else None
+                        else:
+                            dist = [(0.0 if x == q else abs(x - q), x) for x in ts]
+                            exp = min(dist)[1] if dist else None
+                        assert (got.time if got is not None else None) == exp, (q, mode)
     finally:
         reader.RAW_CHUNK = old
 

@@ -1160,34 +1160,45 @@ class Archive:
             e = self.frames[int(idx[k])]
             data = self.frame_data(e)
             tt, ii, oo, nn = self.frame_columns(e, data)
-            m = (ii == one) if one is not None else np.isin(ii, np.fromiter(ids, np.int64))
-            ct = tt[m]
-            if mode == "before":
-                sel = np.flatnonzero(ct <= t)
-            elif mode == "after":
-                sel = np.flatnonzero(ct >= t)
+            w = np.flatnonzero(ii == one) if one is not None else np.flatnonzero(np.isin(ii, np.fromiter(ids, np.int64)))
+            ct = tt.take(w)
+            if mode == "nearest":
+                if not ct.shape[0]:
+                    continue
+                if math.isinf(t):
+                    with np.errstate(invalid="ignore"):
+                        d = np.abs(ct - t)
+                    d[ct == t] = 0.0
+                else:
+                    d = np.abs(ct - t)
+                j = int(np.argmin(d))
+                dj = float(d[j])
+                if dj != dj:                  # NaN times: they are nowhere in time
+                    keep = ~np.isnan(ct)
+                    if not keep.any():
+                        continue
+                    w, ct, d = w[keep], ct[keep], d[keep]
+                    j = int(np.argmin(d))
+                    dj = float(d[j])
+                js = np.flatnonzero(d == dj)
+                if js.shape[0] > 1:
+                    j = int(js[np.argmin(ct.take(js))])
+                key = (dj, float(ct[j]))
             else:
-                sel = np.flatnonzero(~np.isnan(ct))
-            if not sel.shape[0]:
-                continue
-            if mode == "before":
-                j = int(sel[np.argmax(ct[sel])])
-                key = (0.0 if ct[j] == t else t - float(ct[j]), -float(ct[j]))
-            elif mode == "after":
-                j = int(sel[np.argmin(ct[sel])])
-                key = (0.0 if ct[j] == t else float(ct[j]) - t, float(ct[j]))
-            else:
-                cs = ct[sel]
-                with np.errstate(invalid="ignore"):
-                    d = np.where(cs == t, 0.0, np.abs(cs - t))
-                dmin = d.min()
-                js = sel[d == dmin]
-                j = int(js[np.argmin(ct[js])])
-                key = (float(dmin), float(ct[j]))
+                sel = np.flatnonzero(ct <= t) if mode == "before" else np.flatnonzero(ct >= t)
+                if not sel.shape[0]:
+                    continue
+                if mode == "before":
+                    j = int(sel[np.argmax(ct[sel])])
+                    key = (0.0 if ct[j] == t else t - float(ct[j]), -float(ct[j]))
+                else:
+                    j = int(sel[np.argmin(ct[sel])])
+                    key = (0.0 if ct[j] == t else float(ct[j]) - t, float(ct[j]))
             if best is None or key < best[0]:
-                o = int(oo[m][j])
-                n = int(nn[m][j])
-                cid = int(ii[m][j])
+                r = int(w[j])
+                o = int(oo[r])
+                n = int(nn[r])
+                cid = int(ii[r])
                 best = (key, Record(float(ct[j]), cid & _ID_MASK, memoryview(data)[o:o + n], self.names.get(cid)))
         return None if best is None else best[1]
 
