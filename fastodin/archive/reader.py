@@ -160,7 +160,8 @@ class Archive:
 
     Attributes: ``path``, ``size``, ``format`` ("archive" or "fastpack"), ``complete`` (seek table
     and consolidated index present and consistent), ``frames`` (index entries), ``names``
-    (id -> channel name), ``tags`` (file tags), ``streams`` (stream definitions), ``layouts``
+    (reader id -> channel name; in a raw file an id that a namespace reset re-bound to another
+    name also has a virtual reader id ``(k << 32) | id``), ``ids`` (name -> its first id), ``tags`` (file tags), ``streams`` (stream definitions), ``layouts``
     (channel name -> :class:`Layout`), ``damage`` (unusable regions found while opening).
     """
 
@@ -786,7 +787,8 @@ class Archive:
 
     # ---- selection ------------------------------------------------------------------------------
     def channel_ids(self, channels: Union[None, str, int, Iterable[Union[str, int]]]) -> Optional[set]:
-        """Ids selected by names/globs (None = every channel); unknown names select nothing."""
+        """Reader ids selected by names/globs (every id a name was bound to) or file ids (ints);
+        None = every channel; unknown names select nothing."""
         if channels is None:
             return None
         if isinstance(channels, (str, int)):
