@@ -422,8 +422,8 @@ def named_streams(draw):
                 nxt[0] += 1
                 if rebind and draw(st.booleans()):
                     i = draw(st.integers(1, 2**32 - 1))
-                    if i in table.values():
-                        continue
+                if i in table.values():  # a drawn id may collide with a sequential one, and vice versa
+                    continue
                 table[op] = i
                 recs.append((k, i, op.encode()))
             recs.append((k, table[op], bytes([k % 256]) * sizes[op]))

@@ -180,7 +180,7 @@ def test_contiguous_columns_equal_views():
 
 
 def test_to_polars_matches_odin_stream_frame():
-    pl = pytest.importorskip("polars")
+    pytest.importorskip("polars")
     r = decode([golden(f) for f in SET1_STREAM], odin_db=GOLDEN_DB)
     df = r[0x0996].to_polars()
     want = PD["with_odin_db"]["frames"]["0x996"]

@@ -8,7 +8,7 @@ import pytest
 
 from fastodin.errors import OdinError
 from fastodin.odin import OdinDB, OdinStream, load_odin_db
-from fastodin.odin.packets import ExtItem, IdentifierExt, TypeDef, TypeDescriptor, TypeField
+from fastodin.odin.packets import ExtItem, IdentifierExt, TypeDef, TypeField
 from fastodin.odin.schema import EntryDef, SchemaAssembler, SetDef, flat_columns, struct_dtype_from_typedef
 from fastodin.odin.types import entry_dtype
 from test_odin_golden import EXT_CHUNKS, GOLDEN_DB, GOLDEN_DB_ARRAY_AS_PARAM, golden

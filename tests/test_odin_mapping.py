@@ -10,7 +10,6 @@ from fastodin.codec import decode as fp_decode
 from fastodin.metadata import decode_meta
 from fastodin.odin import (FastPackSink, OdinToFastPack, Simulator, WriterSink, convert_burst, convert_packets,
                            decode, iter_packets, packets_from_fastpack)
-from fastodin.odin.burst import burst_encode_many
 from fastodin.odin.mapping import RAW_CHANNEL, TYPES_CHANNEL
 from test_odin_golden import EXT_CHUNKS, GOLDEN_DB, SET1_STREAM, golden
 

@@ -10,13 +10,12 @@ Every subcommand lives in its own module of this package and provides ``add_pars
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import sys
 import traceback
-from typing import Callable, List, Optional, Sequence
+from typing import Optional, Sequence
 
-from ._util import (EXIT_CODES_HELP, EXIT_DATA, EXIT_DEP, EXIT_INTERRUPT, EXIT_IO, EXIT_OK, EXIT_USAGE,
+from ._util import (EXIT_CODES_HELP, EXIT_DATA, EXIT_INTERRUPT, EXIT_IO, EXIT_OK, EXIT_USAGE,
                     CliError, one_line)
 
 __all__ = ["main", "build_parser"]

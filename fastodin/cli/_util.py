@@ -21,7 +21,7 @@ import math
 import os
 import sys
 import time
-from typing import Any, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Iterable, Optional, Sequence, Tuple
 
 from ..errors import FastOdinError
 

@@ -24,11 +24,11 @@ import socket
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
 
-from ._util import EXIT_IO, EXIT_USAGE, CliError
+from ._util import EXIT_IO, CliError
 
 __all__ = ["Batch", "Capture", "open_udp", "open_tcp", "StopFlag", "SO_RCVBUF_WANTED"]
 

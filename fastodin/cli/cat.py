@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional
 
 import orjson
 
-from ._util import EXIT_DATA, EXIT_OK, EXIT_USAGE, CliError
+from ._util import EXIT_OK, EXIT_USAGE, CliError
 from .sources import open_input
 from .typed import Typer
 

@@ -8,9 +8,8 @@ Perl tools read it), ``.burst``/``.bin`` BURST-framed ODIN packets, ``.pcap`` UD
 from __future__ import annotations
 
 import os
-import sys
 import time
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from ._util import EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, Progress, human_bytes
 from .pcap import PcapError, is_pcap, read_pcap, write_pcap

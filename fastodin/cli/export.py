@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -108,7 +107,7 @@ def collect_tables(ar: Any, chans: Any, start: Optional[float], end: Optional[fl
                 arr = np.empty(len(pk), object)
                 arr[:] = pk
                 tables[f"unresolved_0x{k:04X}"] = {"packet": arr}
-    for cid, name in sorted(names.items()):
+    for name in sorted(set(names.values())):  # a name on several ids (raw files): one table, read once
         if name.startswith("odin/"):
             continue
         t, v = ar.read(name, start, end)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import math
 import sys
-from typing import Any, Dict, List, Optional, TextIO
+from typing import Any, Dict, Optional, TextIO
 
 from ._util import EXIT_DATA, EXIT_OK, human_bytes, table
-from .sources import file_meta, is_odin_archive, odin_records, odin_report, open_input
+from .sources import is_odin_archive, odin_records, odin_report, open_input
 
 NAME = "info"
 HELP = "summarise a recording: channels, counts, time span, rates, gaps, CRC errors, frames, compression"

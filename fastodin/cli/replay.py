@@ -279,7 +279,6 @@ def run(args: Any) -> int:
                 lo = -math.inf if args.start is None else args.start
                 hi = math.inf if args.end is None else args.end
                 items = ((t, p) for t, p in items if lo <= t < hi)
-            total = None
         else:
             ar = open_input(args.file, allow_damage=False)
             if chans is not None and not ar.channel_ids(chans):
@@ -293,7 +292,6 @@ def run(args: Any) -> int:
                 from ..odin.replay import timed_packets
 
                 items = timed_packets(odin_records(ar, args.start, args.end, chans or "odin/*"))
-            total = None
         speed = args.speed
         lib_paced = False  # the library paces (identifier re-emission): push after every packet
         if args.identifier_interval is not None and fmt != "fastpack":

@@ -9,7 +9,6 @@ entry says; times are non-decreasing within each channel (and not NaN).  ODIN ca
 from __future__ import annotations
 
 import json
-import math
 import sys
 from typing import Any, Dict, List
 

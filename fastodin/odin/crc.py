@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 from binascii import crc_hqx as _crc_hqx
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 

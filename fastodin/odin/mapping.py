@@ -41,7 +41,7 @@ import struct
 from collections import deque
 
 import numpy as np
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Deque, Dict, Iterable, List, Optional, Tuple
 
 from ..errors import UsageError
 from .burst import BurstDecoder, BurstStats

@@ -24,13 +24,13 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ..errors import OdinError
 from .schema import EntryDef
-from .types import CHAR, CUSTOM, element_code, element_dtype, entry_dtype, raw_dtype, _natural_layout
+from .types import CHAR, CUSTOM, element_code, element_dtype, _natural_layout
 
 __all__ = ["Parameter", "OdinDB", "load_odin_db"]
 

@@ -17,9 +17,8 @@ from __future__ import annotations
 import os
 import struct
 import time as _time
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-import numpy as np
 
 from ..errors import UsageError
 from .burst import burst_decode, burst_encode_many

@@ -16,7 +16,7 @@ numpy (one structured array per set), so a million packets take a fraction of a 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -214,7 +214,7 @@ class Simulator:
 
     # -- data ------------------------------------------------------------------------------
     def _fill(self, rec: np.ndarray, k: np.ndarray, si: int) -> None:
-        n = len(rec)
+        len(rec)
         kf = k.astype(np.float64)
         for j, name in enumerate(rec.dtype.names[5:]):
             col = rec[name]
