@@ -150,38 +150,15 @@ class _Stream(_Out):
 
 
 def _tcp_out(host: str, port: int, listen: bool, quiet: bool) -> _Stream:
-    try:
-        infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
-    except socket.gaierror as e:
-        raise CliError(f"cannot resolve host {host!r}: {e.strerror or e}", EXIT_IO) from None
-    fam, _, _, _, addr = infos[0]
-    if listen:
-        srv = socket.socket(fam, socket.SOCK_STREAM)
-        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            srv.bind(addr)
-            srv.listen(1)
-        except OSError as e:
-            srv.close()
-            if e.errno == errno.EADDRINUSE:
-                raise CliError(f"cannot listen on TCP {host}:{port}: address already in use", EXIT_IO) from None
-            raise CliError(f"cannot listen on TCP {host}:{port}: {e.strerror or e}", EXIT_IO) from None
+    from .capture import StopFlag, open_tcp  # the same connect/listen (and its errors) as `record`
+
+    def announce(addr: Tuple[Any, ...]) -> None:
         if not quiet:
-            h, p = srv.getsockname()[:2]
-            print(f"fastodin replay: listening on TCP {h}:{p} (waiting for one client)", file=sys.stderr, flush=True)
-        try:
-            conn, _ = srv.accept()
-        finally:
-            srv.close()
-    else:
-        conn = socket.socket(fam, socket.SOCK_STREAM)
-        conn.settimeout(10.0)
-        try:
-            conn.connect(addr)
-        except OSError as e:
-            conn.close()
-            raise CliError(f"cannot connect to TCP {host}:{port}: {e.strerror or 'timed out'}", EXIT_IO) from None
-        conn.settimeout(None)
+            print(f"fastodin replay: listening on TCP {addr[0]}:{addr[1]} (waiting for one client)",
+                  file=sys.stderr, flush=True)
+
+    conn = open_tcp(host, port, listen, StopFlag(), on_listen=announce)
+    conn.setblocking(True)
 
     def write(b: bytes) -> None:
         try:
