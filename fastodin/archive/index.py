@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 from ..errors import CorruptFrameError
 
@@ -138,6 +138,18 @@ def consolidated_payload(entries: List[FrameEntry]) -> bytes:
     return _wrap(KIND_CONSOLIDATED, b"".join(parts))
 
 
+
+def _read_var(buf: Any, pos: int, end: int, st: struct.Struct, what: str) -> Tuple[Tuple[Any, ...], bytes, int]:
+    """One table item: a fixed ``st`` header whose last field is the length of the bytes after it."""
+    if pos + st.size > end:
+        raise CorruptFrameError(f"index entry: {what} table runs past its end", offset=pos)
+    head = st.unpack_from(buf, pos)
+    pos += st.size
+    ln = head[-1]
+    if pos + ln > end:
+        raise CorruptFrameError(f"index entry: {what} runs past its end", offset=pos)
+    return head, bytes(buf[pos:pos + ln]), pos + ln
+
 def _parse_body(buf: bytes, pos: int, end: int) -> FrameEntry:
     if end - pos < _FIXED.size:
         raise CorruptFrameError("index entry too short", offset=pos)
@@ -153,27 +165,12 @@ def _parse_body(buf: bytes, pos: int, end: int) -> FrameEntry:
         pos += _CHAN.size
     names: List[Tuple[int, int, str]] = []
     for _ in range(nnames):
-        if pos + _NAME.size > end:
-            raise CorruptFrameError("index entry: name table runs past its end", offset=pos)
-        cid, rpos, ln = _NAME.unpack_from(buf, pos)
-        pos += _NAME.size
-        if pos + ln > end:
-            raise CorruptFrameError("index entry: name runs past its end", offset=pos)
-        try:
-            names.append((cid, rpos, bytes(buf[pos:pos + ln]).decode("utf-8", "surrogateescape")))
-        except UnicodeDecodeError as exc:  # pragma: no cover - surrogateescape accepts all
-            raise CorruptFrameError(f"index entry: bad name ({exc})", offset=pos) from None
-        pos += ln
+        (cid, rpos, _), raw, pos = _read_var(buf, pos, end, _NAME, "name")
+        names.append((cid, rpos, raw.decode("utf-8", "surrogateescape")))
     meta: List[Tuple[float, int, bytes]] = []
     for _ in range(nmeta):
-        if pos + _META.size > end:
-            raise CorruptFrameError("index entry: metadata table runs past its end", offset=pos)
-        t, rpos, ln = _META.unpack_from(buf, pos)
-        pos += _META.size
-        if pos + ln > end:
-            raise CorruptFrameError("index entry: metadata runs past its end", offset=pos)
-        meta.append((t, rpos, bytes(buf[pos:pos + ln])))
-        pos += ln
+        (t, rpos, _), raw, pos = _read_var(buf, pos, end, _META, "metadata")
+        meta.append((t, rpos, raw))
     if pos != end:
         raise CorruptFrameError("index entry: trailing bytes", offset=pos)
     if any(p >= n_records for _, p, _ in names) or any(p >= n_records for _, p, _ in meta):

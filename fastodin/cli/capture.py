@@ -288,8 +288,7 @@ class Capture:
         recv_into = sock.recv_into
         mono = time.monotonic
         sel = select.select
-        buf = bytearray(BATCH_BYTES)
-        mv = memoryview(buf)
+        mv = memoryview(bytearray(BATCH_BYTES))
         lens: List[int] = []
         append = lens.append
         off = 0
@@ -303,10 +302,7 @@ class Capture:
             except BlockingIOError:
                 now = mono()
                 if lens and (now - t_cut >= BATCH_SECONDS or draining):
-                    self._cut(mv, off, lens)
-                    buf = bytearray(BATCH_BYTES)
-                    mv = memoryview(buf)
-                    lens = []
+                    mv, lens = self._cut(mv, off, lens)
                     append = lens.append
                     off = 0
                     t_cut = now
@@ -333,10 +329,7 @@ class Capture:
             off += n
             if off > limit or len(lens) >= 65536:
                 now = mono()
-                self._cut(mv, off, lens)
-                buf = bytearray(BATCH_BYTES)
-                mv = memoryview(buf)
-                lens = []
+                mv, lens = self._cut(mv, off, lens)
                 append = lens.append
                 off = 0
                 t_cut = now
@@ -346,7 +339,8 @@ class Capture:
                 if self._tick(now):
                     draining = True
 
-    def _cut(self, mv: memoryview, off: int, lens: List[int]) -> None:
+    def _cut(self, mv: memoryview, off: int, lens: List[int]) -> Tuple[memoryview, List[int]]:
+        """Hand the filled part of the batch buffer to the writer; return a fresh buffer and list."""
         n = len(lens)
         if self.t_first is None:
             self.t_first = time.monotonic()
@@ -354,6 +348,7 @@ class Capture:
         self.bytes += off
         # the buffer is not reused: the batch owns it (a read-only view of the filled part)
         self._put(Batch(mv[:off].toreadonly(), np.array(lens, np.int64), time.time()))
+        return memoryview(bytearray(BATCH_BYTES)), []
 
     # byte streams ---------------------------------------------------------------------------------
     def run_stream(self, read: Callable[[float], Optional[bytes]]) -> None:
