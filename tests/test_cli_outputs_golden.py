@@ -294,14 +294,24 @@ def test_cat_jsonl(files, capsys):
 
 def test_cat_csv_and_hex(files, capsys):
     rc, out, _ = _run(capsys, "cat", files["plain"], "--channel", "imu", "--format", "csv")
-    assert rc == 0 and out == "time,channel,temp,n,other\n0.25,imu,21.5,7,\n0.75,imu,-1.0,8,\n1.0,imu,nan,9,\n"
+    assert rc == 0 and out == "time,channel,temp,n,hex\n0.25,imu,21.5,7,\n0.75,imu,-1.0,8,\n1.0,imu,nan,9,\n"
     rc, out, _ = _run(capsys, "cat", files["plain"], "--format", "csv", "--order", "time")
-    rows = list(csv.reader(io.StringIO(out)))
-    assert rows[0] == ["time", "channel", "other"]            # the first record is untyped
-    assert rows[1] == ["0.0", "raw", "hex:010203"]
-    assert rows[2] == ["0.05", "0", "hex:" + b'{"user":1}'.hex()]
-    assert rows[4] == ["0.25", "imu", '{"temp":21.5,"n":7}']
-    assert rows[-1] == ["1.0", "imu", '{"temp":"nan","n":9}']
+    # several channels: the union of their value columns (fixed before the first row), then meta, hex
+    assert rc == 0 and out == (
+        "time,channel,temp,n,meta,hex\n"
+        "0.0,raw,,,,010203\n"
+        '0.05,0,,,"{""user"":1}",\n'
+        "0.1,imu:config,,,,\n"
+        "0.25,imu,21.5,7,,\n"
+        "0.3,pad,,,,0100\n"
+        "0.4,a:b,,,,41\n"
+        "0.45,a_b,,,,42\n"
+        "0.5,raw,,,,ff\n"
+        "0.6,pad,,,,020000\n"
+        "0.75,imu,-1.0,8,,\n"
+        "1.0,imu,nan,9,,\n")
+    rc, out, _ = _run(capsys, "cat", files["plain"], "--format", "csv", "--raw", "--channel", "imu")
+    assert out == "time,channel,hex\n0.25,imu,0000ac410700\n0.75,imu,000080bf0800\n1.0,imu,0000c07f0900\n"
     rc, out, _ = _run(capsys, "cat", files["plain"], "--channel", "raw", "--format", "hex")
     assert rc == 0 and out == "0.0\traw\t3\t010203\n0.5\traw\t1\tff\n"
     rc, out, _ = _run(capsys, "cat", files["plain"], "--channel", "imu:config", "--format", "hex")
@@ -316,8 +326,10 @@ def test_cat_odin_values(files, capsys):
     assert lines[0] == {"t": 0.001, "channel": "odin/set/0x0996", "values": {
         "timestamp": 1000, "sequence": 0, "sensors.temperature": 21.5, "sensors.pressure": 1013.25,
         "sensors.counter": 1000, "sensors.offset": -5, "system.uptime_ms": 60000,
-        "system.voltage": float(np.float32(3.3)), "system.axis[0]": -1, "system.axis[1]": 100,
+        "system.voltage": 3.3, "system.axis[0]": -1, "system.axis[1]": 100,
         "system.error_code": -2147483648}}
+    # float32 in its own shortest form (reads back as the same float32), not float64's 3.299999952316284
+    assert '"system.voltage":3.3,' in out.splitlines()[0]
     ev = files["golden_packets"][2]
     assert lines[1]["channel"].startswith("odin/event/")
     assert lines[1]["values"]["payload"] == ev[10:].hex()        # opaque bytes: always hex
@@ -333,7 +345,7 @@ def test_cat_non_utf8_channel_name(files, capsys):
     enc.add(0.0, b"imu\xff".decode("utf-8", "surrogateescape"), b"\x01")
     path.write_bytes(enc.take())
     want = {"jsonl": '{"t":0.0,"channel":"imu\\\\xff","hex":"01"}\n',
-            "csv": "time,channel,other\n0.0,imu\\xff,hex:01\n",
+            "csv": "time,channel,hex\n0.0,imu\\xff,01\n",
             "hex": "0.0\timu\\xff\t1\t01\n"}
     for fmt, w in want.items():
         rc, out, err = _run(capsys, "cat", str(path), "--format", fmt)
