@@ -179,16 +179,17 @@ def _not_ours(path: str, detail: str, *, burst: bool = True, arg: Optional[str] 
     return CliError(f"{what}: not a {detail}", EXIT_DATA)
 
 
-def open_input(path: str, *, allow_damage: bool = True) -> Any:
+def open_input(path: str, *, allow_damage: bool = True, head: bytes = b"") -> Any:
     """Open an archive or a raw FastPack file for reading; errors become one-line CliErrors.
 
     A file that parses as neither (random bytes, text, a truncated header) is "not a fastodin
     archive or FastPack stream" (exit 1); for a pcap or BURST capture the message says to
     ``fastodin convert`` it first.  ``-`` reads standard input to its end (into a temporary file,
-    removed at once: the open archive keeps its descriptor) and names it ``-``.
+    removed at once: the open archive keeps its descriptor) and names it ``-``; ``head``: bytes
+    of standard input already read by the caller.
     """
     check_readable(path)
-    with local_path(path) as local:
+    with local_path(path, head) as local:
         ar = _open_input(local, path, allow_damage)
     ar.path = path
     return ar
