@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Optional, Union
 
+from .._fmt import plural
 from ..errors import DataError
 from ..metadata import decode_meta
 from ..progress import ProgressCallback
@@ -55,8 +56,8 @@ class RecoveryReport:
 
     def __str__(self) -> str:
         lost = "unknown" if self.records_lost is None else str(self.records_lost)
-        return (f"saved {self.records_saved} records in {self.frames_saved} frames; lost {lost} records "
-                f"in {len(self.lost)} region(s)")
+        return (f"saved {plural(self.records_saved, 'record')} in {plural(self.frames_saved, 'frame')}; lost {lost} "
+                f"{'record' if self.records_lost == 1 else 'records'} in {plural(len(self.lost), 'region')}")
 
 
 def recover(src: Union[str, "os.PathLike[str]"], dst: Union[str, "os.PathLike[str]"], *,
