@@ -147,7 +147,12 @@ class Progress:
         try:
             cols = os.get_terminal_size(self.stream.fileno()).columns
         except (OSError, ValueError, AttributeError):
-            cols = 100
+            cols = 0
+        if cols <= 0:  # a terminal that does not say its size (a fresh pty): $COLUMNS, else 100
+            try:
+                cols = int(os.environ.get("COLUMNS", "")) or 100
+            except ValueError:
+                cols = 100
         try:
             self.stream.write("\r" + line[: max(cols - 1, 10)] + "\x1b[K")
             self.stream.flush()
