@@ -380,7 +380,8 @@ class _BurstIn:
         parts = [f"{k} {v}" for k, v in lost.items() if v]
         damage = ""
         if parts:
-            damage = f"{plural(sum(lost.values()), 'BURST frame')} failed their check ({', '.join(parts)})"
+            n = sum(lost.values())
+            damage = f"{plural(n, 'BURST frame')} failed {'its' if n == 1 else 'their'} check ({', '.join(parts)})"
         if self.tail:
             damage += ("; " if damage else "") + f"the capture ends inside a frame ({plural(self.tail, 'byte')})"
         return note, damage
