@@ -527,6 +527,6 @@ def _to_fastpack(ar: Any, out: _ByteOut, bar: Progress) -> int:
     n = 0
     for e in sorted(ar.frames, key=lambda e: e.data_offset):
         out.write(ar.frame_data(e))
-        n += e.n_records
+        n += sum(int(c[0]) for c in e.channels.values())   # records as info counts them (no definitions)
         bar(n)
     return n
