@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any, BinaryIO, Iterator, List, Optional, Tuple
+from typing import Any, BinaryIO, Callable, Iterator, List, Optional, Tuple
 
 from ..progress import Progress, track
 from ._util import (EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, plural, port_number,
@@ -302,14 +302,14 @@ def _write_packets(items: Iterator[Tuple[float, bytes]], kout: str, out: _ByteOu
     """``(time, packet)`` items to OUT as BURST frames or pcap datagrams; returns the count."""
     n = 0
     batch: List[Tuple[float, bytes]] = []
+    put: Callable[[List[Tuple[float, bytes]]], None]
     if kout == "burst":
         from ..odin.burst import burst_encode_many
 
         def put(b: List[Tuple[float, bytes]]) -> None:
             out.write(burst_encode_many([p for _, p in b]))
     else:
-        pw = PcapWriter(out.write, port=9000 if args.port is None else args.port)
-        put = pw.add
+        put = PcapWriter(out.write, port=9000 if args.port is None else args.port).add
     for it in items:  # a packet too big for a datagram: PcapError (exit 1)
         batch.append(it)
         if len(batch) >= BATCH:
@@ -418,7 +418,7 @@ def _from_capture(args: Any, inp: _Input, kin: str, kout: str, out: Optional[_By
             try:
                 if w is not None:
                     w.set_tag("converted_from", os.path.basename(inp.path) if inp.path != STDIO else "-")
-                sink = WriterSink(w) if w is not None else FastPackSink()
+                sink: Any = WriterSink(w) if w is not None else FastPackSink()
                 conv = OdinToFastPack(sink, **_odin_conv_kw(args))
                 if burst is not None:
                     conv.burst_stats = burst.dec.stats   # the BURST counters go into the stored report
