@@ -104,9 +104,9 @@ def inputs(tmp_path_factory):
     return {"dir": d, "plain": plain, "odin": odin, "burst": burst}
 
 
-def _run_on_pty(args, cwd):
-    """Run ``python -m fastodin ARGS`` with stderr on a pty (a terminal), stdout a pipe; returns
-    (returncode, stdout bytes, what the terminal got)."""
+def _run_on_pty(args, cwd=None, stdout_too=False):
+    """Run ``python -m fastodin ARGS`` with stderr on a pty (a terminal) and stdout a pipe, or the
+    same pty with ``stdout_too``; returns (returncode, stdout bytes, what the terminal got)."""
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
                FASTODIN_PROGRESS_DELAY="0", COLUMNS="200")
     env.pop("FASTODIN_DEBUG", None)
@@ -126,8 +126,9 @@ def _run_on_pty(args, cwd):
     th = threading.Thread(target=drain, daemon=True)
     th.start()
     try:
-        p = subprocess.run([sys.executable, "-m", "fastodin", *args], cwd=cwd, stdout=subprocess.PIPE,
-                           stderr=slave, stdin=subprocess.DEVNULL, env=env, timeout=120)
+        p = subprocess.run([sys.executable, "-m", "fastodin", *args], cwd=cwd,
+                           stdout=slave if stdout_too else subprocess.PIPE, stderr=slave,
+                           stdin=subprocess.DEVNULL, env=env, timeout=120)
     finally:
         os.close(slave)
     th.join(10)
@@ -180,29 +181,6 @@ def test_progress_on_a_terminal_and_byte_identical_output_without_one(inputs, na
 
 def test_cat_to_the_terminal_draws_no_line_among_the_records(inputs):
     """stdout and stderr the same terminal: the records are what the user watches."""
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               FASTODIN_PROGRESS_DELAY="0")
-    master, slave = pty.openpty()
-    got = bytearray()
-
-    def drain():
-        while True:
-            try:
-                b = os.read(master, 65536)
-            except OSError:
-                return
-            if not b:
-                return
-            got.extend(b)
-
-    th = threading.Thread(target=drain, daemon=True)
-    th.start()
-    try:
-        p = subprocess.run([sys.executable, "-m", "fastodin", "cat", str(inputs["plain"]), "--format", "hex"],
-                           stdout=slave, stderr=slave, stdin=subprocess.DEVNULL, env=env, timeout=120)
-    finally:
-        os.close(slave)
-    th.join(10)
-    os.close(master)
-    assert p.returncode == 0
+    rc, _, got = _run_on_pty(["cat", str(inputs["plain"]), "--format", "hex"], stdout_too=True)
+    assert rc == 0
     assert b"cat [" not in got and b"\x1b[K" not in got and got.count(b"\n") == 20000

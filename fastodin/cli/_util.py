@@ -29,7 +29,7 @@ from ..progress import Progress
 __all__ = [
     "EXIT_OK", "EXIT_DATA", "EXIT_USAGE", "EXIT_IO", "EXIT_DEP", "EXIT_INTERRUPT",
     "CliError", "Progress", "human_bytes", "human_rate", "plural", "table", "parse_hostport", "one_line",
-    "need_module", "port_number", "positive_float", "preset_arg",
+    "need_module", "is_terminal", "port_number", "positive_float", "preset_arg",
 ]
 
 EXIT_OK = 0
@@ -70,6 +70,18 @@ def one_line(msg: Any) -> str:
     'a b'
     """
     return " ".join(str(msg).split())
+
+
+def is_terminal(f: Any) -> bool:
+    """Is file object ``f`` a terminal? (False for None, closed or fake files.)
+
+    >>> import io; is_terminal(io.StringIO()), is_terminal(None)
+    (False, False)
+    """
+    try:
+        return f is not None and bool(f.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def need_module(name: str, extra: str, purpose: str) -> Any:

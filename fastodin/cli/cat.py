@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 import orjson
 
 from ..progress import Progress, track
-from ._util import EXIT_OK, EXIT_USAGE, CliError
+from ._util import EXIT_OK, EXIT_USAGE, CliError, is_terminal
 from .sources import open_input, record_total
 from .typed import Typer
 
@@ -69,19 +69,12 @@ def run(args: Any) -> int:
         limit = args.limit
         total = record_total(ar, ids, args.start, args.end)
         bar = Progress("cat", total if limit is None else min(total, limit), "rec",
-                       stream=None if _isatty(out) else "auto")   # records on the terminal: no bar among them
+                       stream=None if is_terminal(out) else "auto")   # records on the terminal: no bar among them
         if bar.enabled:
             recs = track(recs, bar, every=4096)
         with bar:
             _write(args, ar, recs, typer, ids, out, limit)
     return EXIT_OK
-
-
-def _isatty(f: Any) -> bool:
-    try:
-        return bool(f.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 def _write(args: Any, ar: Any, recs: Any, typer: Optional[Typer], ids: Optional[set], out: Any,

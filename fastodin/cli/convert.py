@@ -21,11 +21,11 @@ import time
 from typing import Any, BinaryIO, Callable, Iterator, List, Optional, Tuple
 
 from ..progress import Progress, track
-from ._util import (EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, plural, port_number,
-                    positive_float, preset_arg)
+from ._util import (EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, is_terminal, plural,
+                    port_number, positive_float, preset_arg)
 from .pcap import PcapError, PcapWriter, is_pcap, read_pcap
-from .sources import (STDIO, check_readable, is_odin_archive, odin_records, open_input, record_total, shown,
-                      sniff_bytes, stdin_stream)
+from .sources import (STDIO, check_output, check_readable, is_odin_archive, odin_records, open_input,
+                      record_total, shown, sniff_bytes, stdin_stream)
 
 NAME = "convert"
 HELP = "convert between archive, raw .fastpack, BURST capture and pcap (ODIN packets)"
@@ -219,17 +219,10 @@ def run(args: Any) -> int:
     if to_stdout and kout == "archive":
         raise CliError("an archive cannot go to standard output (it needs a seekable file); --to fastpack writes "
                        "its raw FastPack stream (what zstd -d gives)", EXIT_USAGE)
-    if to_stdout and _isatty(sys.stdout):
+    if to_stdout and is_terminal(sys.stdout):
         raise CliError("OUT - is a terminal: redirect standard output to a file or a pipe", EXIT_USAGE)
     if not to_stdout:
-        if os.path.exists(args.output):
-            if args.input != STDIO and os.path.samefile(args.input, args.output):
-                raise CliError("IN and OUT are the same file", EXIT_USAGE)
-            if not args.force:
-                raise CliError(f"{args.output} exists (use --force to overwrite)", EXIT_IO)
-        d = os.path.dirname(os.path.abspath(args.output))
-        if not os.path.isdir(d):
-            raise CliError(f"cannot write {args.output}: directory {d} does not exist", EXIT_IO)
+        check_output(args.output, args.force, args.input)
     t0 = time.monotonic()
     inp = _Input(args.input)
     try:
@@ -260,13 +253,6 @@ def run(args: Any) -> int:
         sys.stdout.flush()
         raise CliError(f"{inp.name}: {damage}; OUT holds every good packet", EXIT_DATA)
     return EXIT_OK
-
-
-def _isatty(f: Any) -> bool:
-    try:
-        return bool(f.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 def _stat(path: str) -> Optional[Tuple[int, int, int]]:

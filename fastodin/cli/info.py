@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional, TextIO
 
 from .._fmt import iso_time, plural
 from ._util import EXIT_DATA, EXIT_OK, human_bytes, table
-from .sources import is_odin_archive, odin_records, odin_report, open_input, shown
+from .sources import each_input, is_odin_archive, odin_records, odin_report, shown
 
 NAME = "info"
 HELP = "summarise a recording: channels, counts, time span, rates, gaps, CRC errors, frames, compression"
@@ -185,24 +185,12 @@ def _jsonable(o: Any) -> Any:
 
 
 def run(args: Any) -> int:
-    from . import describe_error
-
     results = []
     code = EXIT_OK
-    for k, path in enumerate(args.files):
-        try:
-            with open_input(path) as ar:
-                d = info_dict(ar)
-        except (BrokenPipeError, KeyboardInterrupt):
-            raise
-        except Exception as e:  # noqa: BLE001 - one line per file that fails, then the next file
-            if len(args.files) == 1:
-                raise
-            line, c = describe_error(e, NAME)
-            sys.stdout.flush()
-            print(line, file=sys.stderr)
-            results.append({"path": path, "error": line})
-            code = max(code, c)
+    for k, (path, d, err, c) in enumerate(each_input(args.files, NAME, info_dict)):
+        code = max(code, c)
+        if err is not None:
+            results.append({"path": path, "error": err})
             continue
         results.append(d)
         if not args.json:

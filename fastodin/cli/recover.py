@@ -12,8 +12,8 @@ from typing import Any
 
 from .info import _jsonable  # non-finite floats -> null: always valid JSON
 from ..progress import Progress
-from ._util import EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, one_line, plural, preset_arg
-from .sources import STDIO, check_readable, local_path, shown
+from ._util import EXIT_DATA, EXIT_OK, CliError, human_bytes, one_line, plural, preset_arg
+from .sources import check_output, check_readable, local_path, shown
 
 NAME = "recover"
 HELP = "salvage a damaged or crashed recording into a new archive; report saved/lost records"
@@ -37,14 +37,7 @@ def _t(v: Any) -> str:
 
 def run(args: Any) -> int:
     check_readable(args.input)
-    if os.path.exists(args.output):
-        if args.input != STDIO and os.path.samefile(args.input, args.output):
-            raise CliError("IN and OUT are the same file", EXIT_USAGE)
-        if not args.force:
-            raise CliError(f"{args.output} exists (use --force to overwrite)", EXIT_IO)
-    d = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(d):
-        raise CliError(f"cannot write {args.output}: directory {d} does not exist", EXIT_IO)
+    check_output(args.output, args.force, args.input)
     from ..archive.recover import recover
     from ..errors import DataError, FastOdinError
 

@@ -21,10 +21,10 @@ import tempfile
 from typing import Any, BinaryIO, Iterator, List, Optional, Tuple
 
 from ..wire import HEADER as _HDR
-from ._util import EXIT_DATA, EXIT_IO, EXIT_USAGE, CliError, one_line
+from ._util import EXIT_DATA, EXIT_IO, EXIT_USAGE, CliError, is_terminal, one_line
 
 __all__ = ["open_input", "sniff", "sniff_bytes", "check_readable", "is_odin_archive", "odin_cps",
-           "STDIO", "shown", "stdin_stream", "local_path", "record_total"]
+           "STDIO", "shown", "stdin_stream", "local_path", "record_total", "check_output", "each_input"]
 
 #: The file argument that means standard input (or, for an output, standard output).
 STDIO = "-"
@@ -45,11 +45,7 @@ def shown(path: str) -> str:
 def stdin_stream() -> BinaryIO:
     """Standard input as bytes; a usage error (exit 2) when it is a terminal (nothing piped in)."""
     f = getattr(sys.stdin, "buffer", None)
-    try:
-        tty = f is None or f.isatty()
-    except (AttributeError, ValueError):
-        tty = True
-    if tty:
+    if f is None or is_terminal(f):
         raise CliError("'-' reads standard input, but nothing is piped in (it is a terminal)", EXIT_USAGE)
     return f  # type: ignore[return-value]
 
@@ -74,6 +70,42 @@ def local_path(path: str, head: bytes = b"") -> Iterator[str]:
             os.unlink(tmp)
         except OSError:
             pass
+
+
+def check_output(out: str, force: bool, inp: Optional[str] = None) -> None:
+    """Raise CliError unless file OUT may be written: not IN itself (exit 2), not an existing file
+    unless ``force`` (exit 3), in a directory that exists (exit 3)."""
+    if os.path.exists(out):
+        if inp is not None and inp != STDIO and os.path.samefile(inp, out):
+            raise CliError("IN and OUT are the same file", EXIT_USAGE)
+        if not force:
+            raise CliError(f"{out} exists (use --force to overwrite)", EXIT_IO)
+    d = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(d):
+        raise CliError(f"cannot write {out}: directory {d} does not exist", EXIT_IO)
+
+
+def each_input(paths: List[str], command: str, work: Any) -> Iterator[Tuple[str, Any, Optional[str], int]]:
+    """Open every path in turn and yield ``(path, work(archive), None, 0)``; a file that fails gives
+    ``(path, None, error line, exit code)`` after printing that one line on stderr, and the next file
+    is tried.  With a single path its error propagates (``main`` reports it as usual)."""
+    for path in paths:
+        try:
+            with open_input(path) as ar:
+                got = work(ar)
+        except (BrokenPipeError, KeyboardInterrupt):
+            raise
+        except Exception as e:  # noqa: BLE001 - one line per file that fails, then the next file
+            if len(paths) == 1:
+                raise
+            from . import describe_error
+
+            line, code = describe_error(e, command)
+            sys.stdout.flush()
+            print(line, file=sys.stderr)
+            yield path, None, line, code
+            continue
+        yield path, got, None, 0
 
 
 def check_readable(path: str) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .info import _jsonable  # non-finite floats -> null: always valid JSON
 from ._util import EXIT_DATA, EXIT_OK, Progress, human_bytes, one_line, plural
-from .sources import open_input, shown
+from .sources import each_input, shown
 
 NAME = "verify"
 HELP = "check checksums, index and ordering; exit code 0 = sound, 1 = problems found"
@@ -132,24 +132,12 @@ def verify(ar: Any, strict: bool = False) -> Dict[str, Any]:
 
 
 def run(args: Any) -> int:
-    from . import describe_error
-
     results = []
     code = EXIT_OK
-    for path in args.files:
-        try:
-            with open_input(path) as ar:
-                res = verify(ar, strict=args.strict)
-        except (BrokenPipeError, KeyboardInterrupt):
-            raise
-        except Exception as e:  # noqa: BLE001 - one line per file that fails, then the next file
-            if len(args.files) == 1:
-                raise
-            line, c = describe_error(e, NAME)
-            sys.stdout.flush()
-            print(line, file=sys.stderr)
-            results.append({"path": path, "sound": False, "error": line})
-            code = max(code, c)
+    for path, res, err, c in each_input(args.files, NAME, lambda ar: verify(ar, strict=args.strict)):
+        code = max(code, c)
+        if err is not None:
+            results.append({"path": path, "sound": False, "error": err})
             continue
         results.append(res)
         if not res["sound"]:
