@@ -294,14 +294,24 @@ def test_cat_jsonl(files, capsys):
 
 def test_cat_csv_and_hex(files, capsys):
     rc, out, _ = _run(capsys, "cat", files["plain"], "--channel", "imu", "--format", "csv")
-    assert rc == 0 and out == "time,channel,temp,n,other\n0.25,imu,21.5,7,\n0.75,imu,-1.0,8,\n1.0,imu,nan,9,\n"
+    assert rc == 0 and out == "time,channel,temp,n,hex\n0.25,imu,21.5,7,\n0.75,imu,-1.0,8,\n1.0,imu,nan,9,\n"
     rc, out, _ = _run(capsys, "cat", files["plain"], "--format", "csv", "--order", "time")
-    rows = list(csv.reader(io.StringIO(out)))
-    assert rows[0] == ["time", "channel", "other"]            # the first record is untyped
-    assert rows[1] == ["0.0", "raw", "hex:010203"]
-    assert rows[2] == ["0.05", "0", "hex:" + b'{"user":1}'.hex()]
-    assert rows[4] == ["0.25", "imu", '{"temp":21.5,"n":7}']
-    assert rows[-1] == ["1.0", "imu", '{"temp":"nan","n":9}']
+    # several channels: the union of their value columns (fixed before the first row), then meta, hex
+    assert rc == 0 and out == (
+        "time,channel,temp,n,meta,hex\n"
+        "0.0,raw,,,,010203\n"
+        '0.05,0,,,"{""user"":1}",\n'
+        "0.1,imu:config,,,,\n"
+        "0.25,imu,21.5,7,,\n"
+        "0.3,pad,,,,0100\n"
+        "0.4,a:b,,,,41\n"
+        "0.45,a_b,,,,42\n"
+        "0.5,raw,,,,ff\n"
+        "0.6,pad,,,,020000\n"
+        "0.75,imu,-1.0,8,,\n"
+        "1.0,imu,nan,9,,\n")
+    rc, out, _ = _run(capsys, "cat", files["plain"], "--format", "csv", "--raw", "--channel", "imu")
+    assert out == "time,channel,hex\n0.25,imu,0000ac410700\n0.75,imu,000080bf0800\n1.0,imu,0000c07f0900\n"
     rc, out, _ = _run(capsys, "cat", files["plain"], "--channel", "raw", "--format", "hex")
     assert rc == 0 and out == "0.0\traw\t3\t010203\n0.5\traw\t1\tff\n"
     rc, out, _ = _run(capsys, "cat", files["plain"], "--channel", "imu:config", "--format", "hex")
@@ -316,8 +326,10 @@ def test_cat_odin_values(files, capsys):
     assert lines[0] == {"t": 0.001, "channel": "odin/set/0x0996", "values": {
         "timestamp": 1000, "sequence": 0, "sensors.temperature": 21.5, "sensors.pressure": 1013.25,
         "sensors.counter": 1000, "sensors.offset": -5, "system.uptime_ms": 60000,
-        "system.voltage": float(np.float32(3.3)), "system.axis[0]": -1, "system.axis[1]": 100,
+        "system.voltage": 3.3, "system.axis[0]": -1, "system.axis[1]": 100,
         "system.error_code": -2147483648}}
+    # float32 in its own shortest form (reads back as the same float32), not float64's 3.299999952316284
+    assert '"system.voltage":3.3,' in out.splitlines()[0]
     ev = files["golden_packets"][2]
     assert lines[1]["channel"].startswith("odin/event/")
     assert lines[1]["values"]["payload"] == ev[10:].hex()        # opaque bytes: always hex
@@ -333,11 +345,124 @@ def test_cat_non_utf8_channel_name(files, capsys):
     enc.add(0.0, b"imu\xff".decode("utf-8", "surrogateescape"), b"\x01")
     path.write_bytes(enc.take())
     want = {"jsonl": '{"t":0.0,"channel":"imu\\\\xff","hex":"01"}\n',
-            "csv": "time,channel,other\n0.0,imu\\xff,hex:01\n",
+            "csv": "time,channel,hex\n0.0,imu\\xff,01\n",
             "hex": "0.0\timu\\xff\t1\t01\n"}
     for fmt, w in want.items():
         rc, out, err = _run(capsys, "cat", str(path), "--format", fmt)
         assert (rc, out) == (0, w), err
+
+
+def test_cat_csv_across_odin_sets_and_events(files, capsys):
+    """Several channel types in one csv: the union of their columns, every value in its own column
+    (no JSON object of values in a cell); it reads back into pandas with the jsonl values."""
+    pd = pytest.importorskip("pandas")
+    rc, out, _ = _run(capsys, "cat", files["golden"], "--format", "csv", "--channel", "odin/set/0x0996",
+                      "--channel", "odin/event/*")
+    assert rc == 0
+    lines = out.splitlines()
+    assert lines[0] == ("time,channel,timestamp,sequence,sensors.temperature,sensors.pressure,sensors.counter,"
+                        "sensors.offset,system.uptime_ms,system.voltage,system.axis[0],system.axis[1],"
+                        "system.error_code,event_id,payload,hex")
+    assert lines[1] == "0.001,odin/set/0x0996,1000,0,21.5,1013.25,1000,-5,60000,3.3,-1,100,-2147483648,,,"
+    assert lines[3] == "0.0011,odin/event/2,1100,0,,,,,,,,,,2,6162,"
+    df = pd.read_csv(io.StringIO(out), dtype={"hex": str, "payload": str})
+    rc, jl, _ = _run(capsys, "cat", files["golden"], "--channel", "odin/set/0x0996", "--channel", "odin/event/*")
+    for (_, row), line in zip(df.iterrows(), jl.splitlines()):
+        want = json.loads(line)
+        assert row["channel"] == want["channel"] and row["time"] == want["t"]
+        for k, v in want["values"].items():
+            assert row[k] == v, (k, row[k], v)
+    # the whole file: metadata goes in `meta`, identifier/type packets (untyped) in `hex`
+    rc, out, _ = _run(capsys, "cat", files["golden"], "--format", "csv")
+    rows = list(csv.reader(io.StringIO(out)))
+    head = rows[0]
+    assert head[:2] == ["time", "channel"] and head[-2:] == ["meta", "hex"]
+    by = {r[1]: r for r in rows[1:]}
+    assert by["odin/set/0x0996/identifier"][-1] == files["golden_packets"][0].hex()
+    assert json.loads(by["0"][head.index("meta")])["odin"] in ("stream", "set", "report")
+    assert all(len(r) == len(head) for r in rows)
+
+
+def test_cat_csv_value_named_like_a_fixed_column(tmp_path, capsys):
+    p = str(tmp_path / "clash.fastpack.zst")
+    with Writer(p) as w:
+        w.define_channel("x", Layout().scalar("time", "float64").scalar("hex", "uint8"))
+        w.write(0.5, "x", struct.pack("<dB", 7.25, 3))
+    rc, out, _ = _run(capsys, "cat", p, "--format", "csv", "--channel", "x")
+    assert (rc, out) == (0, "time,channel,values.time,values.hex,hex\n0.5,x,7.25,3,\n")
+
+
+# -- issue 8 item 24: output nits ------------------------------------------------------------------
+
+def test_plurals_in_summaries(tmp_path, capsys):
+    one = str(tmp_path / "one.fastpack.zst")
+    with Writer(one) as w:
+        w.write(0.5, "x", b"\x01")
+    rc, out, _ = _run(capsys, "info", one)
+    assert "1 frame," in out and "1 frames" not in out and "in 1 channel\n" in out
+    rc, out, _ = _run(capsys, "verify", one)
+    assert out.endswith("1 frame, 1 record checked)\n")
+    rc, out, _ = _run(capsys, "export", one, "-o", str(tmp_path / "e"), "--csv")
+    assert out.startswith("exported 1 table (1 row) -> ") and "(1 file, " in out and "x: 1 row x 2 columns" in out
+    rc, out, _ = _run(capsys, "recover", one, str(tmp_path / "r.fastpack.zst"))
+    assert out.startswith("saved: 1 record in 1 frame -> ") and "lost:  0 records in 0 frames (0 damaged regions)" in out
+    rc, out, _ = _run(capsys, "convert", one, str(tmp_path / "one.fastpack"))
+    assert ": 1 record, " in out
+    nan = tmp_path / "nan.fastpack"
+    nan.write_bytes(fastodin.encode([(0.0, "x", b""), (float("nan"), "x", b"")], namespace=True))
+    rc, out, _ = _run(capsys, "verify", str(nan))
+    assert rc == 1 and "1 record with a NaN time" in out and "NOT SOUND (1 problem):" in out
+    from fastodin.archive.recover import RecoveryReport
+
+    r = RecoveryReport()
+    r.records_saved, r.frames_saved = 1, 1
+    assert str(r) == "saved 1 record in 1 frame; lost 0 records in 0 regions"
+
+
+def test_info_shows_unix_time_tags_as_iso(tmp_path, capsys):
+    p = str(tmp_path / "t.fastpack.zst")
+    with Writer(p) as w:
+        w.set_tag("started_unix", 1712345678.5)
+        w.write(0.0, "x", b"")
+    rc, out, _ = _run(capsys, "info", p)
+    assert "started_unix=1712345678.5 (2024-04-05T19:34:38.500Z)" in out
+    rc, out, _ = _run(capsys, "info", p, "--json")
+    assert json.loads(out)["tags"]["started_unix"] == 1712345678.5       # JSON keeps the number
+
+
+def test_float32_printed_as_float32(tmp_path, capsys):
+    p = str(tmp_path / "f.fastpack.zst")
+    vals = np.array([0.1, 3.3, 1e-8, 16777217.0, float("inf")], np.float32)
+    with Writer(p) as w:
+        w.define_channel("f", Layout().scalar("v", "float32").array("a", "float32", (2,)))
+        for k, v in enumerate(vals):
+            w.write(k * 0.5, "f", struct.pack("<3f", v, v, -v))
+    rc, out, _ = _run(capsys, "cat", p)
+    got = [json.loads(x)["values"] for x in out.splitlines()]
+    assert out.splitlines()[0] == '{"t":0.0,"channel":"f","values":{"v":0.1,"a":[0.1,-0.1]}}'
+    assert [g["v"] for g in got] == [0.1, 3.3, 1e-08, 16777216.0, "inf"]
+    assert all(np.float32(g["v"]) == v for g, v in zip(got, vals))          # the same float32, bit for bit
+    rc, out, _ = _run(capsys, "cat", p, "--format", "csv")
+    assert out.splitlines()[:3] == ["time,channel,v,a,hex", '0.0,f,0.1,"[0.1,-0.1]",', '0.5,f,3.3,"[3.3,-3.3]",']
+    rc, _, _ = _run(capsys, "export", p, "-o", str(tmp_path / "csv"), "--csv")
+    assert (tmp_path / "csv" / "f.csv").read_text().splitlines()[:3] == ["time,v,a[0],a[1]", "0.0,0.1,0.1,-0.1",
+                                                                        "0.5,3.3,3.3,-3.3"]
+
+
+def test_odin_set_ids_match_whatever_the_case(tmp_path, capsys):
+    p = str(tmp_path / "g.fastpack.zst")
+    with Writer(p) as w:
+        w.write(0.0, "odin/set/0xBEEF", b"\x01")      # as fastodin names them
+        w.write(0.1, "odin/set/0xabcd", b"\x02")      # as a foreign tool might
+        w.write(0.2, "imu", b"\x03")
+    for glob, want in (("odin/set/0xbeef", "0.0"), ("odin/set/0xBEEF", "0.0"), ("odin/set/0xABCD", "0.1"),
+                       ("odin/set/0xAbCd", "0.1"), ("*0XBE*", "0.0")):
+        rc, out, _ = _run(capsys, "cat", p, "--format", "hex", "--channel", glob)
+        assert rc == 0 and out.split("\t")[0] == want, glob
+    rc, _, err = _run(capsys, "cat", p, "--channel", "IMU")     # other names stay case-sensitive
+    assert rc == 2 and "no channel matches IMU" in err
+    with fastodin.open(p) as ar:
+        assert ar.channel_ids("odin/set/0xbeef") == ar.channel_ids("odin/set/0xBEEF") != set()
 
 
 # -- §5 export -----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import struct
 import zlib
 from typing import Any, Dict, List, Tuple
 
+from .._fmt import plural
 from ..errors import CorruptFrameError
 
 __all__ = ["FrameEntry", "entry_payload", "consolidated_payload", "parse_index_payload",
@@ -91,7 +92,7 @@ class FrameEntry:
 
     def describe(self) -> str:
         """Human description used in error messages: frame number, offset, time range."""
-        return (f"frame {self.frame_no} (file offset {self.data_offset}, {self.n_records} records, "
+        return (f"frame {self.frame_no} (file offset {self.data_offset}, {plural(self.n_records, 'record')}, "
                 f"time {self.t_min!r}..{self.t_max!r})")
 
 

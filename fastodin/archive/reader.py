@@ -148,6 +148,20 @@ def _what(what: Any) -> str:
     return what.describe() if isinstance(what, FrameEntry) else str(what)
 
 
+def _name_matches(name: str, pattern: str) -> bool:
+    """Does channel ``name`` match glob ``pattern``?  Case-sensitive, except that ODIN channels
+    (``odin/...``) match whatever the case, their set ids being hex numbers (``0x98A8`` = ``0x98a8``).
+
+    >>> _name_matches("odin/set/0x98A8", "odin/set/0x98a8"), _name_matches("odin/set/0xabcd", "*/0xABCD")
+    (True, True)
+    >>> _name_matches("imu", "IMU")
+    False
+    """
+    if fnmatch.fnmatchcase(name, pattern):
+        return True
+    return name.startswith("odin/") and fnmatch.fnmatchcase(name.lower(), pattern.lower())
+
+
 def _pread(fd: int, n: int, off: int) -> bytes:
     if hasattr(os, "pread"):
         return os.pread(fd, n, off)
@@ -804,7 +818,7 @@ class Archive:
                 out.update(self._name_ids[c])
                 continue
             for n, got in self._name_ids.items():
-                if fnmatch.fnmatchcase(n, c):
+                if _name_matches(n, c):
                     out.update(got)
         return out
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Optional, Union
 
+from .._fmt import plural
 from ..errors import DataError
 from ..metadata import decode_meta
+from ..progress import ProgressCallback
 from .reader import Archive
 from .writer import DEFAULT_PRESET, PRESETS, Writer
 
@@ -54,17 +56,20 @@ class RecoveryReport:
 
     def __str__(self) -> str:
         lost = "unknown" if self.records_lost is None else str(self.records_lost)
-        return (f"saved {self.records_saved} records in {self.frames_saved} frames; lost {lost} records "
-                f"in {len(self.lost)} region(s)")
+        return (f"saved {plural(self.records_saved, 'record')} in {plural(self.frames_saved, 'frame')}; lost {lost} "
+                f"{'record' if self.records_lost == 1 else 'records'} in {plural(len(self.lost), 'region')}")
 
 
 def recover(src: Union[str, "os.PathLike[str]"], dst: Union[str, "os.PathLike[str]"], *,
-            preset: Union[str, int, None] = None) -> RecoveryReport:
+            preset: Union[str, int, None] = None, progress: Optional[ProgressCallback] = None) -> RecoveryReport:
     """Copy every readable record of ``src`` (archive, crashed archive or raw FastPack) into a new
     archive ``dst``; unreadable frames are skipped and reported, never guessed.
 
     Names, file tags, stream definitions and layouts are kept (from the index where a frame's data
-    is lost).  Returns a :class:`RecoveryReport`.
+    is lost).  ``preset``: that of ``src`` when None (a stored preset this version does not know
+    falls back to the default); a name this version does not know is a UsageError.
+    ``progress(bytes of src done, src size)`` is called before every frame (:mod:`fastodin.progress`).
+    Returns a :class:`RecoveryReport`.
     """
     rep = RecoveryReport()
     ar = Archive(src, _lenient=True)
@@ -78,12 +83,14 @@ def recover(src: Union[str, "os.PathLike[str]"], dst: Union[str, "os.PathLike[st
             if d.length or e is not None:
                 rep.frames_lost += 1
         pre = preset if preset is not None else (ar.file_meta.get("preset") or DEFAULT_PRESET)
-        if isinstance(pre, str) and pre not in PRESETS:
+        if preset is None and isinstance(pre, str) and pre not in PRESETS:
             pre = DEFAULT_PRESET
         with Writer(dst, preset=pre) as w:
             for k, v in ar.tags.items():
                 w.set_tag(k, v)
             for e in ar.frames:
+                if progress is not None:
+                    progress(e.data_offset, ar.size)
                 for t, _pos, payload in e.meta:
                     try:
                         m = decode_meta(payload)

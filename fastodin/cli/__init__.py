@@ -13,12 +13,12 @@ import argparse
 import os
 import sys
 import traceback
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 from ._util import (EXIT_CODES_HELP, EXIT_DATA, EXIT_INTERRUPT, EXIT_IO, EXIT_OK, EXIT_USAGE,
                     CliError, one_line)
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "describe_error"]
 
 PROG = "fastodin"
 
@@ -78,8 +78,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     prog = f"{PROG} {args.command}"
-    from ..errors import DataError, FastOdinError, UsageError
-
     try:
         code = args._run(args)
         try:
@@ -100,45 +98,43 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             traceback.print_exc()
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPT
-    except CliError as e:
+    except Exception as e:  # noqa: BLE001 - every error becomes one line and an exit code
         if debug:
             traceback.print_exc()
-        print(f"{prog}: error: {one_line(e)}", file=sys.stderr)
-        return e.code
-    except UsageError as e:
-        if debug:
-            traceback.print_exc()
-        print(f"{prog}: error: {one_line(e)}", file=sys.stderr)
-        return EXIT_USAGE
-    except (DataError, FastOdinError, ValueError) as e:
-        if debug:
-            traceback.print_exc()
+        line, code = describe_error(e, args.command)
+        print(line, file=sys.stderr)
+        return code
+
+
+def describe_error(e: BaseException, command: str) -> Tuple[str, int]:
+    """The one stderr line and the exit code for an error of ``fastodin COMMAND`` (spec/cli-outputs.md §8).
+
+    >>> describe_error(OSError(2, "No such file or directory", "x.zst"), "info")
+    ('fastodin info: error: No such file or directory: x.zst', 3)
+    """
+    prog = f"{PROG} {command}"
+    from ..errors import DataError, FastOdinError, UsageError
+
+    if isinstance(e, CliError):
+        return f"{prog}: error: {one_line(e)}", e.code
+    if isinstance(e, UsageError):
+        return f"{prog}: error: {one_line(e)}", EXIT_USAGE
+    if isinstance(e, (DataError, FastOdinError, ValueError)):
         if isinstance(e.__cause__, OSError):  # e.g. the archive writer thread hit a full disk
-            print(f"{prog}: error: {one_line(_io_message(e.__cause__))}", file=sys.stderr)
-            return EXIT_IO
+            return f"{prog}: error: {one_line(_io_message(e.__cause__))}", EXIT_IO
         from ..errors import ChecksumError, CorruptFrameError, TruncatedError
 
         hint = ""
-        if isinstance(e, (ChecksumError, CorruptFrameError, TruncatedError)) and args.command not in ("recover", "verify"):
+        if isinstance(e, (ChecksumError, CorruptFrameError, TruncatedError)) and command not in ("recover", "verify"):
             hint = " (fastodin verify FILE tells what is damaged; fastodin recover IN OUT saves the rest)"
-        print(f"{prog}: error: {type(e).__name__}: {one_line(e)}{hint}", file=sys.stderr)
-        return EXIT_DATA
-    except OSError as e:
-        if debug:
-            traceback.print_exc()
-        print(f"{prog}: error: {one_line(_io_message(e))}", file=sys.stderr)
-        return EXIT_IO
-    except MemoryError:
-        if debug:
-            traceback.print_exc()
-        print(f"{prog}: error: out of memory", file=sys.stderr)
-        return EXIT_IO
-    except Exception as e:  # a bug of ours: still one line, but say so
-        if debug:
-            traceback.print_exc()
-        print(f"{prog}: internal error: {type(e).__name__}: {one_line(e)} (run with --debug for the traceback)",
-              file=sys.stderr)
-        return EXIT_DATA
+        return f"{prog}: error: {type(e).__name__}: {one_line(e)}{hint}", EXIT_DATA
+    if isinstance(e, OSError):
+        return f"{prog}: error: {one_line(_io_message(e))}", EXIT_IO
+    if isinstance(e, MemoryError):
+        return f"{prog}: error: out of memory", EXIT_IO
+    # a bug of ours: still one line, but say so
+    return (f"{prog}: internal error: {type(e).__name__}: {one_line(e)} (run with --debug for the traceback)",
+            EXIT_DATA)
 
 
 def entry() -> None:  # pragma: no cover - console script shim

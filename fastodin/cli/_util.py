@@ -1,4 +1,5 @@
-"""Shared pieces of the command line: exit codes, the one-line error, progress, formatting.
+"""Shared pieces of the command line: exit codes, the one-line error, argument types, formatting
+(the progress line and human-readable numbers live in :mod:`fastodin.progress` and ``fastodin._fmt``).
 
 Exit codes (documented in ``fastodin --help`` and the README):
 
@@ -17,18 +18,18 @@ Exit codes (documented in ``fastodin --help`` and the README):
 """
 from __future__ import annotations
 
+import argparse
 import math
-import os
-import sys
-import time
-from typing import Any, Iterable, Optional, Sequence, Tuple
+from typing import Any, Iterable, Sequence, Tuple
 
+from .._fmt import human_bytes, human_rate, plural
 from ..errors import FastOdinError
+from ..progress import Progress
 
 __all__ = [
     "EXIT_OK", "EXIT_DATA", "EXIT_USAGE", "EXIT_IO", "EXIT_DEP", "EXIT_INTERRUPT",
-    "CliError", "Progress", "human_bytes", "human_rate", "table", "parse_hostport", "one_line",
-    "need_module",
+    "CliError", "Progress", "human_bytes", "human_rate", "plural", "table", "parse_hostport", "one_line",
+    "need_module", "is_terminal", "port_number", "positive_float", "preset_arg",
 ]
 
 EXIT_OK = 0
@@ -71,6 +72,18 @@ def one_line(msg: Any) -> str:
     return " ".join(str(msg).split())
 
 
+def is_terminal(f: Any) -> bool:
+    """Is file object ``f`` a terminal? (False for None, closed or fake files.)
+
+    >>> import io; is_terminal(io.StringIO()), is_terminal(None)
+    (False, False)
+    """
+    try:
+        return f is not None and bool(f.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 def need_module(name: str, extra: str, purpose: str) -> Any:
     """Import an optional module or raise a :class:`CliError` (exit 4) naming the extra to install.
 
@@ -85,35 +98,6 @@ def need_module(name: str, extra: str, purpose: str) -> Any:
         raise CliError(
             f"{purpose} needs the optional package '{name}': pip install 'fastodin[{extra}]'", EXIT_DEP
         ) from None
-
-
-def human_bytes(n: float) -> str:
-    """Bytes as a short human string.
-
-    >>> human_bytes(100), human_bytes(3 * 1024 ** 2)
-    ('100 B', '3.0 MiB')
-    """
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
-
-
-def human_rate(r: float) -> str:
-    """A per-second rate with a k/M suffix.
-
-    >>> human_rate(950), human_rate(12_345)
-    ('950', '12.3k')
-    """
-    if not math.isfinite(r):
-        return "-"
-    if r >= 1e6:
-        return f"{r / 1e6:.2f}M"
-    if r >= 1e4:
-        return f"{r / 1e3:.1f}k"
-    return f"{r:.0f}"
 
 
 def table(rows: Sequence[Sequence[Any]], header: Sequence[str], right: Iterable[int] = ()) -> str:
@@ -159,70 +143,59 @@ def parse_hostport(text: str, default_host: str = "127.0.0.1") -> Tuple[str, int
     return host, p
 
 
-class Progress:
-    """A tiny progress bar / status line on stderr, drawn only when stderr is a terminal.
+# -- argument types (argparse ``type=``: a bad value is a one-line usage error, exit 2) --------------
 
-    ``update(done)`` redraws at most 10 times a second; nothing is drawn during the first second
-    (short jobs stay quiet).  ``total=None`` shows a counter instead of a bar.
+def port_number(text: str) -> int:
+    """A UDP/TCP port, 0..65535.
 
-    >>> p = Progress("x", 10, stream=None); p.update(5); p.close()
+    >>> port_number("9000")
+    9000
+    >>> port_number("70000")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: 70000 is not a port number (0..65535)
     """
+    try:
+        p = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0..65535)") from None
+    if not 0 <= p <= 65535:
+        raise argparse.ArgumentTypeError(f"{p} is not a port number (0..65535)")
+    return p
 
-    def __init__(self, label: str, total: Optional[float] = None, unit: str = "", stream: Any = "auto",
-                 delay: float = 1.0) -> None:
-        if stream == "auto":
-            stream = sys.stderr
-        try:
-            self.enabled = stream is not None and stream.isatty()
-        except (AttributeError, ValueError):
-            self.enabled = False
-        self.stream = stream
-        self.label = label
-        self.total = total
-        self.unit = unit
-        self.start = time.monotonic()
-        self.delay = delay
-        self._last = 0.0
-        self._drawn = False
 
-    def update(self, done: float, extra: str = "") -> None:
-        """Redraw with ``done`` units finished (rate-limited)."""
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if now - self.start < self.delay or now - self._last < 0.1:
-            return
-        self._last = now
-        self.draw(done, extra, now)
+def positive_float(text: str) -> float:
+    """A finite number > 0 (a rate, a tick frequency).
 
-    def draw(self, done: float, extra: str = "", now: Optional[float] = None) -> None:
-        """Redraw unconditionally (when enabled)."""
-        if not self.enabled:
-            return
-        now = time.monotonic() if now is None else now
-        el = max(now - self.start, 1e-9)
-        rate = done / el
-        if self.total:
-            frac = min(max(done / self.total, 0.0), 1.0)
-            w = 24
-            fill = int(frac * w)
-            bar = "#" * fill + "-" * (w - fill)
-            line = f"{self.label} [{bar}] {frac * 100:5.1f}%  {human_rate(rate)}{self.unit}/s"
-        else:
-            line = f"{self.label} {int(done)}{self.unit} {human_rate(rate)}{self.unit}/s"
-        if extra:
-            line += "  " + extra
-        try:
-            cols = os.get_terminal_size(self.stream.fileno()).columns
-        except (OSError, ValueError, AttributeError):
-            cols = 100
-        self.stream.write("\r" + line[: max(cols - 1, 10)] + "\x1b[K")
-        self.stream.flush()
-        self._drawn = True
+    >>> positive_float("1e6")
+    1000000.0
+    >>> positive_float("0")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: must be a finite number > 0, not '0'
+    """
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, not {text!r}")
+    return v
 
-    def close(self) -> None:
-        """Erase the line (if one was drawn)."""
-        if self.enabled and self._drawn:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-            self._drawn = False
+
+def preset_arg(text: str) -> Any:
+    """A compression preset name (``none`` ... ``max``, VRS spellings ``Zfast`` too) or a zstd level.
+
+    >>> preset_arg("light"), preset_arg("3")
+    ('light', 3)
+    >>> preset_arg("bogus")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: unknown compression preset 'bogus'; known: none, fast, ...
+    """
+    from ..archive.writer import _level  # the writer's own rule: one home
+    from ..errors import UsageError
+
+    v: Any = int(text) if text.strip().lstrip("-").isdigit() else text
+    try:
+        _level(v, 0)
+    except UsageError as e:
+        raise argparse.ArgumentTypeError(one_line(e)) from None
+    return v

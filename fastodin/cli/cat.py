@@ -1,7 +1,8 @@
 """``fastodin cat FILE [--channel GLOB] [--start S] [--end S] [--format jsonl|csv|hex]``.
 
 Prints decoded records: typed values where a layout or an ODIN definition is known, the id-0
-metadata decoded, the payload in hex otherwise.
+metadata decoded, the payload in hex otherwise.  ``FILE`` ``-`` reads standard input.  With stdout
+redirected and stderr a terminal, a progress line shows on stderr.
 """
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from typing import Any, Dict, List, Optional
 
 import orjson
 
-from ._util import EXIT_OK, EXIT_USAGE, CliError
-from .sources import open_input
+from ..progress import Progress, track
+from ._util import EXIT_OK, EXIT_USAGE, CliError, is_terminal
+from .sources import open_input, record_total
 from .typed import Typer
 
 NAME = "cat"
@@ -24,7 +26,7 @@ EXAMPLE = ("fastodin cat demo.fastpack.zst --channel 'odin/set/*' --start 1 --en
 
 
 def add_arguments(p: Any) -> None:
-    p.add_argument("file", metavar="FILE", help="archive or raw FastPack file")
+    p.add_argument("file", metavar="FILE", help="archive or raw FastPack file (- = standard input)")
     p.add_argument("--channel", "-c", action="append", metavar="GLOB",
                    help="only channels matching this name or glob (repeatable); 0 = id-0 metadata")
     p.add_argument("--start", type=float, metavar="S", help="only records with time >= S seconds")
@@ -58,85 +60,129 @@ def run(args: Any) -> int:
     out = sys.stdout
     with open_input(args.file, allow_damage=False) as ar:
         chans = _channels(args.channel)
-        if chans is not None:
-            ids = ar.channel_ids(chans)
-            if not ids:
-                known = ", ".join(sorted(ar.ids)[:12])
-                raise CliError(f"no channel matches {' '.join(args.channel)} (channels: {known or 'none'})", EXIT_USAGE)
+        ids = ar.channel_ids(chans)
+        if chans is not None and not ids:
+            known = ", ".join(sorted(ar.ids)[:12])
+            raise CliError(f"no channel matches {' '.join(args.channel)} (channels: {known or 'none'})", EXIT_USAGE)
         typer = None if args.raw else Typer(ar)
         recs = ar.records(channels=chans, start=args.start, end=args.end, order=args.order)
         limit = args.limit
-        n = 0
-        write = out.write
-        label = _Labels()
-        if args.format == "hex":
-            for r in recs:
-                if limit is not None and n >= limit:
-                    break
-                nm = label(r)
-                write(f"{r.time!r}\t{nm}\t{len(r.payload)}\t{bytes(r.payload).hex()}\n")
-                n += 1
-        elif args.format == "jsonl":
-            dumps = orjson.dumps
-            opt = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-            for r in recs:
-                if limit is not None and n >= limit:
-                    break
-                nm = label(r)
-                d: Dict[str, Any] = {"t": r.time if math.isfinite(r.time) else repr(r.time), "channel": nm}
-                v = typer.values(r) if typer is not None else None
-                if v is None:
-                    d["hex"] = bytes(r.payload).hex()
-                elif "meta" in v and r.id == 0:
-                    d["meta"] = v["meta"]
-                else:
-                    d["values"] = v
-                try:
-                    line = dumps(d, option=opt, default=repr)
-                    if b"null" in line and v is not None:  # JSON has no NaN/Inf: orjson wrote null
-                        d = _finite(d)
-                        line = dumps(d, option=opt, default=repr)
-                except TypeError:
-                    d.pop("values", None)
-                    d.pop("meta", None)
-                    d["hex"] = bytes(r.payload).hex()
-                    line = dumps(d, option=opt)
-                write(line.decode() + "\n")
-                n += 1
-        else:
-            n = _csv(recs, typer, out, limit)
+        total = record_total(ar, ids, args.start, args.end)
+        bar = Progress("cat", total if limit is None else min(total, limit), "rec",
+                       stream=None if is_terminal(out) else "auto")   # records on the terminal: no bar among them
+        if bar.enabled:
+            recs = track(recs, bar, every=4096)
+        with bar:
+            _write(args, ar, recs, typer, ids, out, limit)
     return EXIT_OK
 
 
-def _csv(recs: Any, typer: Optional[Typer], out: Any, limit: Optional[int]) -> int:
-    """CSV: ``time,channel`` then the typed columns of the first record, then ``other``; a record
-    whose columns differ (another channel type) puts its values as JSON in ``other``, an untyped
-    one ``hex:<payload>`` (spec/cli-outputs.md §4)."""
+def _write(args: Any, ar: Any, recs: Any, typer: Optional[Typer], ids: Optional[set], out: Any,
+           limit: Optional[int]) -> int:
+    """Print ``recs`` in ``args.format``; returns the number printed."""
+    n = 0
+    write = out.write
+    label = _Labels()
+    if args.format == "hex":
+        for r in recs:
+            if limit is not None and n >= limit:
+                break
+            nm = label(r)
+            write(f"{r.time!r}\t{nm}\t{len(r.payload)}\t{bytes(r.payload).hex()}\n")
+            n += 1
+    elif args.format == "jsonl":
+        dumps = orjson.dumps
+        opt = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+        for r in recs:
+            if limit is not None and n >= limit:
+                break
+            nm = label(r)
+            d: Dict[str, Any] = {"t": r.time if math.isfinite(r.time) else repr(r.time), "channel": nm}
+            v = typer.values(r) if typer is not None else None
+            if v is None:
+                d["hex"] = bytes(r.payload).hex()
+            elif "meta" in v and r.id == 0:
+                d["meta"] = v["meta"]
+            else:
+                d["values"] = v
+            try:
+                line = dumps(d, option=opt, default=repr)
+                if b"null" in line and v is not None:  # JSON has no NaN/Inf: orjson wrote null
+                    d = _finite(d)
+                    line = dumps(d, option=opt, default=repr)
+            except TypeError:
+                d.pop("values", None)
+                d.pop("meta", None)
+                d["hex"] = bytes(r.payload).hex()
+                line = dumps(d, option=opt)
+            write(line.decode() + "\n")
+            n += 1
+    else:
+        n = _csv(ar, recs, typer, ids, args.start, args.end, out, limit)
+    return n
+
+
+#: The fixed csv columns; a value column of the same name is written as ``values.<name>``.
+_CSV_FIXED = ("time", "channel", "meta", "hex")
+
+
+def csv_columns(ar: Any, typer: Optional[Typer], ids: Optional[set], start: Optional[float] = None,
+                end: Optional[float] = None) -> List[str]:
+    """The value columns of ``cat --format csv``: the union, in channel-id order, of the columns of
+    every selected channel that the index says has records in ``[start, end)`` (``meta`` for id-0
+    metadata), known before the first row (spec/cli-outputs.md §4)."""
+    present = set()
+    for e in ar.frames:
+        for cid, c in e.channels.items():
+            if (ids is None or cid in ids) and (start is None or not c[3] < start) and (end is None or not c[2] >= end):
+                present.add(cid)
+    cols: Dict[str, None] = {}
+    meta = False
+    for cid in sorted(present):
+        got = typer.columns(0 if cid == 0 else ar.names.get(cid)) if typer is not None else None
+        if got == ["meta"] and cid == 0:
+            meta = True
+        elif got:
+            cols.update(dict.fromkeys(got))
+    return list(cols) + (["meta"] if meta else [])
+
+
+def _csv(ar: Any, recs: Any, typer: Optional[Typer], ids: Optional[set], start: Optional[float],
+         end: Optional[float], out: Any, limit: Optional[int]) -> int:
+    """CSV for pandas (spec/cli-outputs.md §4): ``time,channel``, one column per value column of
+    any selected channel (:func:`csv_columns`), then ``hex``.  A record fills the columns it has
+    and leaves the others empty; an untyped record, or one whose values do not fit the header, puts
+    its payload in ``hex`` instead."""
     w = csv.writer(out, lineterminator="\n")
     label = _Labels()
-    cols: Optional[List[str]] = None
+    vcols = csv_columns(ar, typer, ids, start, end)
+    has_meta = bool(vcols) and vcols[-1] == "meta"
+    if has_meta:
+        vcols = vcols[:-1]
+    header = ["time", "channel"] + [f"values.{c}" if c in _CSV_FIXED else c for c in vcols]
+    header += ["meta", "hex"] if has_meta else ["hex"]
+    w.writerow(header)
+    pos = {c: k for k, c in enumerate(vcols)}
+    width = len(header) - 2
+    hex_at = width - 1
     n = 0
-    header_done = False
     for r in recs:
         if limit is not None and n >= limit:
             break
-        nm = label(r)
+        row: List[Any] = [""] * width
         v = typer.values(r) if typer is not None else None
-        if v is not None and "meta" in v and r.id == 0:
-            v = None
-        if not header_done:
-            cols = list(v) if v is not None else []
-            w.writerow(["time", "channel"] + cols + ["other"])
-            header_done = True
-        if v is not None and cols is not None and list(v) == cols:
-            w.writerow([repr(r.time), nm] + [_cell(v[c]) for c in cols] + [""])
-        elif v is not None:
-            w.writerow([repr(r.time), nm] + [""] * len(cols or []) + [orjson.dumps(_finite(v), default=repr).decode()])
+        if v is not None and r.id == 0 and "meta" in v:
+            if has_meta:
+                row[hex_at - 1] = orjson.dumps(_finite(v["meta"]), default=repr).decode()
+            else:
+                row[hex_at] = bytes(r.payload).hex()
+        elif v is not None and all(k in pos for k in v):
+            for k, x in v.items():
+                row[pos[k]] = _cell(x)
         else:
-            w.writerow([repr(r.time), nm] + [""] * len(cols or []) + ["hex:" + bytes(r.payload).hex()])
+            row[hex_at] = bytes(r.payload).hex()
+        w.writerow([repr(r.time), label(r)] + row)
         n += 1
-    if not header_done:
-        w.writerow(["time", "channel", "other"])
     return n
 
 

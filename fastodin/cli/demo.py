@@ -23,7 +23,7 @@ import tempfile
 import time
 from typing import Any, Optional, TextIO
 
-from ._util import EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_rate, table
+from ._util import EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_rate, plural, table
 
 __all__ = ["odin_demo", "default_demo_path", "print_rows"]
 
@@ -64,7 +64,7 @@ def print_rows(res: Any, out: TextIO, limit: int = 3, max_cols: int = 9) -> None
         cols = [c for c in rows[0] if c not in ("timestamp", "ticks")]
         shown = cols[:max_cols]
         more = len(cols) - len(shown)
-        print(f"set 0x{sid:04X}: {len(tab)} rows, first {len(rows)}"
+        print(f"set 0x{sid:04X}: {plural(len(tab), 'row')}, first {len(rows)}"
               + (f" (first {len(shown)} of {len(cols)} columns)" if more else ""), file=out)
         print(table([[_fmt_val(r[c]) for c in shown] for r in rows], shown,
                     right=range(len(shown))), file=out)
@@ -72,7 +72,7 @@ def print_rows(res: Any, out: TextIO, limit: int = 3, max_cols: int = 9) -> None
         ev = res.events[eid]
         if len(ev):
             first = ", ".join(f"{float(t):.4f}s {_fmt_val(p)}" for t, p in list(zip(ev.time, ev.payloads))[:limit])
-            print(f"event {eid}: {len(ev)} events; first: {first}", file=out)
+            print(f"event {eid}: {plural(len(ev), 'event')}; first: {first}", file=out)
 
 
 def odin_demo(path: str, seconds: float = 5.0, out: Optional[TextIO] = None, seed: int = 1) -> int:
@@ -103,7 +103,7 @@ def odin_demo(path: str, seconds: float = 5.0, out: Optional[TextIO] = None, see
         conv.add_many(packets)
         conv.close()
     t_rec = time.perf_counter() - t0
-    print(f"fastodin demo: simulated ODIN device, {seconds:g} s of recorded time, {len(packets)} packets "
+    print(f"fastodin demo: simulated ODIN device, {seconds:g} s of recorded time, {plural(len(packets), 'packet')} "
           f"-> {path}", file=out)
     print(f"  simulate {t_sim * 1e3:.0f} ms, map + compress + write {t_rec * 1e3:.0f} ms "
           f"({human_rate(len(packets) / max(t_rec, 1e-9))} packets/s)", file=out)
@@ -122,9 +122,11 @@ def odin_demo(path: str, seconds: float = 5.0, out: Optional[TextIO] = None, see
     print("", file=out)
     if back != packets:
         same = sum(1 for a, b in zip(back, packets) if a == b)
-        print(f"FAILED: replay gave {len(back)} packets, {same} identical to the {len(packets)} recorded", file=out)
+        print(f"FAILED: replay gave {plural(len(back), 'packet')}, {same} identical to the {len(packets)} recorded",
+              file=out)
         return EXIT_DATA
-    print(f"verified: replaying the archive gives back all {len(packets)} packets byte for byte, in order", file=out)
+    print(f"verified: replaying the archive gives back all {plural(len(packets), 'packet')} byte for byte, in order",
+          file=out)
     print(f"next: fastodin cat {path} --channel 'odin/set/*' | head;  fastodin replay {path} --stdout --format burst",
           file=out)
     return EXIT_OK

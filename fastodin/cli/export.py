@@ -6,18 +6,27 @@ channel (``time`` plus its values typed by its layout, else the payload: hex in 
 Parquet, a zero-padded uint8 matrix plus its lengths in npz).  ``--csv`` and ``--parquet`` write
 a directory OUT with one file per table; ``--npz`` writes one ``.npz`` whose arrays are named
 ``TABLE/COLUMN``.  Columns, types and file names: spec/cli-outputs.md.
+
+Everything is written under a temporary name next to OUT (``.OUT.part-XXXX``) and renamed to OUT
+when complete, so a failed run (a full disk, a kill) never leaves an OUT that looks finished; an
+existing OUT is refused unless ``--force`` (an existing empty directory is used).  FILE ``-``
+reads standard input.  A progress line shows on stderr when it is a terminal.
 """
 from __future__ import annotations
 
 import math
 import os
 import re
-from typing import Any, Dict, List, Optional, Tuple
+import shutil
+import tempfile
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ._util import EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, need_module
-from .sources import is_odin_archive, odin_records, open_input
+from .._fmt import f32
+from ..progress import Progress, ProgressCallback, track
+from ._util import EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, need_module, plural
+from .sources import is_odin_archive, odin_records, open_input, record_total
 from .typed import plain
 
 NAME = "export"
@@ -28,8 +37,10 @@ EXAMPLE = ("fastodin export demo.fastpack.zst -o demo_csv --csv        # demo_cs
 
 
 def add_arguments(p: Any) -> None:
-    p.add_argument("file", metavar="FILE", help="archive or raw FastPack file")
+    p.add_argument("file", metavar="FILE", help="archive or raw FastPack file (- = standard input)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="directory (csv, parquet) or .npz file")
+    p.add_argument("--force", "-f", action="store_true", help="replace OUT if it exists (a directory only when it "
+                   "holds nothing but files of a previous export)")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--csv", action="store_true", help="one CSV file per table in directory OUT")
     g.add_argument("--npz", action="store_true", help="one numpy .npz file (arrays TABLE/COLUMN)")
@@ -84,17 +95,27 @@ def _odin_source(ar: Any, sel: List[str], start: Optional[float], end: Optional[
             if r.id == 0 or r.name in defs or r.time >= lo)
 
 
-def collect_tables(ar: Any, chans: Any, start: Optional[float], end: Optional[float],
-                   odin_db: Any = None) -> Dict[str, Dict[str, np.ndarray]]:
-    """``{table: {column: 1-D array}}`` for the selected channels of an open archive."""
+def collect_tables(ar: Any, chans: Any, start: Optional[float], end: Optional[float], odin_db: Any = None,
+                   progress: Optional[ProgressCallback] = None) -> Dict[str, Dict[str, np.ndarray]]:
+    """``{table: {column: 1-D array}}`` for the selected channels of an open archive;
+    ``progress(records read, total)`` as they are read (:mod:`fastodin.progress`)."""
     tables: Dict[str, Dict[str, np.ndarray]] = {}
+    done = 0
     ids = ar.channel_ids(chans) if chans is not None else None
     names = {cid: n for cid, n in ar.names.items() if ids is None or cid in ids}
     odin_names = [n for n in names.values() if n.startswith("odin/")]
     if odin_names and is_odin_archive(ar):
         from ..odin.decode import decode as odin_decode
 
-        res = odin_decode(_odin_source(ar, odin_names, start, end), odin_db=odin_db)
+        n_read = [0]   # the last count track() reports = records the decode read
+
+        def seen(n: float, total: Optional[float]) -> None:
+            n_read[0] = int(n)
+            if progress is not None:
+                progress(n, None)
+
+        res = odin_decode(track(_odin_source(ar, odin_names, start, end), seen, every=4096), odin_db=odin_db)
+        done = n_read[0]
         for sid, tab in res.items():
             tables[f"set_0x{sid:04X}"] = dict(tab.columns(expand=True))
         for eid, ev in (res.events or {}).items():
@@ -111,6 +132,9 @@ def collect_tables(ar: Any, chans: Any, start: Optional[float], end: Optional[fl
         if name.startswith("odin/"):
             continue
         t, v = ar.read(name, start, end)
+        done += len(t)
+        if progress is not None:
+            progress(done, None)
         cols: Dict[str, np.ndarray] = {"time": t}
         if isinstance(v, np.ndarray) and v.dtype.names:
             _flatten_struct("", v, cols)
@@ -150,6 +174,8 @@ def _cell_strings(col: np.ndarray) -> List[Any]:
         return [x.hex() if isinstance(x, (bytes, bytearray)) else plain(x) for x in col.tolist()]
     if col.dtype.kind == "S":
         return [plain(x) for x in col.tolist()]
+    if col.dtype.kind == "f" and col.dtype.itemsize < 8:  # float32: its own shortest form, not float64 noise
+        return [repr(f32(x)) for x in col]
     if col.dtype.kind == "f":
         return [repr(x) for x in col.tolist()]
     if col.dtype.kind == "V":
@@ -157,21 +183,36 @@ def _cell_strings(col: np.ndarray) -> List[Any]:
     return col.tolist()
 
 
-def write_csv(tables: Dict[str, Dict[str, np.ndarray]], outdir: str) -> List[str]:
+_ROWS = 1 << 16   # CSV rows formatted at a time
+
+
+def write_csv(tables: Dict[str, Dict[str, np.ndarray]], outdir: str,
+              progress: Optional[ProgressCallback] = None) -> List[str]:
+    """One ``TABLE.csv`` per table in the existing directory ``outdir``; ``progress(rows, total)``."""
     import csv
 
-    os.makedirs(outdir, exist_ok=True)
     files = []
+    total = sum(_rows(c) for c in tables.values())
+    done = 0
     for tname, cols in tables.items():
         path = os.path.join(outdir, tname + ".csv")
         keys = list(cols)
-        data = [_cell_strings(np.asarray(cols[k])) for k in keys]
+        n = _rows(cols)
         with open(path, "w", newline="") as f:
             w = csv.writer(f, lineterminator="\n")
             w.writerow(keys)
-            w.writerows(zip(*data))
+            for a in range(0, n, _ROWS):
+                data = [_cell_strings(np.asarray(cols[k])[a:a + _ROWS]) for k in keys]
+                w.writerows(zip(*data))
+                done += min(_ROWS, n - a)
+                if progress is not None:
+                    progress(done, total)
         files.append(path)
     return files
+
+
+def _rows(cols: Dict[str, np.ndarray]) -> int:
+    return len(next(iter(cols.values()))) if cols else 0
 
 
 def _bytes_matrix(items: List[Any]) -> Tuple[np.ndarray, np.ndarray]:
@@ -189,7 +230,8 @@ def _bytes_matrix(items: List[Any]) -> Tuple[np.ndarray, np.ndarray]:
     return out, lens
 
 
-def write_npz(tables: Dict[str, Dict[str, np.ndarray]], path: str) -> List[str]:
+def write_npz(tables: Dict[str, Dict[str, np.ndarray]], path: str,
+              progress: Optional[ProgressCallback] = None) -> List[str]:
     """One ``.npz``: ``TABLE/COLUMN`` per column; a column of byte strings (payloads, packets)
     becomes ``TABLE/COLUMN`` uint8 ``(n, longest)`` zero-padded plus ``TABLE/COLUMN.length``
     (int64); other object columns become unicode strings (JSON for lists and dicts)."""
@@ -207,17 +249,18 @@ def write_npz(tables: Dict[str, Dict[str, np.ndarray]], path: str) -> List[str]:
                 v = np.array([x if isinstance(x, str) else orjson.dumps(x, default=repr).decode()
                               for x in items], dtype=str)
             arrays[f"{tname}/{k}"] = v
-    tmp = path + ".part.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    np.savez(path, **arrays)   # path ends with .npz: numpy adds nothing
     return [path]
 
 
-def write_parquet(tables: Dict[str, Dict[str, np.ndarray]], outdir: str) -> List[str]:
+def write_parquet(tables: Dict[str, Dict[str, np.ndarray]], outdir: str,
+                  progress: Optional[ProgressCallback] = None) -> List[str]:
+    """One ``TABLE.parquet`` per table in the existing directory ``outdir``; ``progress(rows, total)``."""
     pa = need_module("pyarrow", "parquet", "--parquet")
     pq = need_module("pyarrow.parquet", "parquet", "--parquet")
-    os.makedirs(outdir, exist_ok=True)
     files = []
+    total = sum(_rows(c) for c in tables.values())
+    done = 0
     for tname, cols in tables.items():
         arrs = {}
         for k, v in cols.items():
@@ -231,7 +274,67 @@ def write_parquet(tables: Dict[str, Dict[str, np.ndarray]], outdir: str) -> List
         path = os.path.join(outdir, tname + ".parquet")
         pq.write_table(pa.table(arrs), path)
         files.append(path)
+        done += _rows(cols)
+        if progress is not None:
+            progress(done, total)
     return files
+
+
+_EXPORT_FILE = re.compile(r".+\.(csv|parquet)$")
+
+
+def _refuse_existing(out: str, force: bool, is_dir: bool) -> None:
+    """An existing OUT is refused unless ``force``; a directory is replaced only when it holds
+    nothing but files a previous export writes (never a directory with anything else in it)."""
+    if not os.path.lexists(out):
+        return
+    if is_dir and os.path.isdir(out) and not os.path.islink(out):
+        names = os.listdir(out)
+        if not names:
+            return
+        if not force:
+            raise CliError(f"{out} exists and is not empty (use --force to replace a previous export)", EXIT_IO)
+        alien = [n for n in names if not (_EXPORT_FILE.match(n) and os.path.isfile(os.path.join(out, n)))]
+        if alien:
+            raise CliError(f"{out} holds {alien[0]!r}, which is not an export table: not replacing it "
+                           f"(choose another OUT)", EXIT_IO)
+        return
+    if not force:
+        raise CliError(f"{out} exists (use --force to overwrite)", EXIT_IO)
+
+
+def publish(out: str, is_dir: bool, write: Callable[[str], List[str]]) -> List[str]:
+    """Run ``write(tmp)`` on a temporary name next to ``out`` (a directory when ``is_dir``), then
+    rename it to ``out`` (replacing what :func:`_refuse_existing` let through); on any failure the
+    temporary is removed and ``out`` is untouched.  Returns the files under their final names."""
+    parent = os.path.dirname(os.path.abspath(out))
+    base = os.path.basename(os.path.abspath(out))
+    if is_dir:
+        tmp = tempfile.mkdtemp(prefix=f".{base}.part-", dir=parent)
+    else:
+        fd, tmp = tempfile.mkstemp(prefix=f".{base}.part-", suffix=".npz", dir=parent)
+        os.close(fd)
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, (0o777 if is_dir else 0o666) & ~mask)   # what mkdir/open would give, not mkdtemp's 0700
+    try:
+        files = write(tmp)
+        old = None
+        if is_dir and os.path.isdir(out) and os.listdir(out):
+            old = tempfile.mkdtemp(prefix=f".{base}.old-", dir=parent)
+            os.replace(out, old)       # the previous export (only export files: checked before)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        if is_dir:
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    if not is_dir:
+        return [out]
+    return [os.path.join(out, os.path.relpath(f, tmp)) for f in files]
 
 
 def run(args: Any) -> int:
@@ -252,21 +355,22 @@ def run(args: Any) -> int:
     parent = os.path.dirname(os.path.abspath(args.output))
     if not os.path.isdir(parent):
         raise CliError(f"cannot write {args.output}: directory {parent} does not exist", EXIT_IO)
+    is_dir = not args.npz
+    _refuse_existing(args.output, args.force, is_dir)
     chans = [int(c) if c == "0" else c for c in args.channel] if args.channel else None
     with open_input(args.file, allow_damage=False) as ar:
-        if chans is not None and not ar.channel_ids(chans):
+        ids = ar.channel_ids(chans)
+        if chans is not None and not ids:
             raise CliError(f"no channel matches {' '.join(args.channel)}", EXIT_USAGE)
-        tables = collect_tables(ar, chans, args.start, args.end, odin_db)
-    if args.csv:
-        files = write_csv(tables, args.output)
-    elif args.npz:
-        files = write_npz(tables, args.output)
-    else:
-        files = write_parquet(tables, args.output)
-    rows = sum(len(next(iter(c.values()))) if c else 0 for c in tables.values())
+        with Progress("export: reading", record_total(ar, ids, args.start, args.end), "rec") as bar:
+            tables = collect_tables(ar, chans, args.start, args.end, odin_db, progress=bar)
+    writer = write_csv if args.csv else write_npz if args.npz else write_parquet
+    with Progress("export: writing", None, "rows") as bar:
+        files = publish(args.output, is_dir, lambda tmp: writer(tables, tmp, progress=bar))
+    rows = sum(_rows(c) for c in tables.values())
     size = sum(os.path.getsize(f) for f in files)
-    print(f"exported {len(tables)} tables ({rows} rows) -> {args.output} ({len(files)} files, {human_bytes(size)})")
+    print(f"exported {plural(len(tables), 'table')} ({plural(rows, 'row')}) -> {args.output} "
+          f"({plural(len(files), 'file')}, {human_bytes(size)})")
     for name, cols in tables.items():
-        n = len(next(iter(cols.values()))) if cols else 0
-        print(f"  {name}: {n} rows x {len(cols)} columns")
+        print(f"  {name}: {plural(_rows(cols), 'row')} x {plural(len(cols), 'column')}")
     return EXIT_OK

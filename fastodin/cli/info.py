@@ -3,7 +3,8 @@
 Channels, streams, flavors, tags, counts, time span, rates, frames and compression ratio come from
 the archive index (no data frame is decompressed).  For ODIN recordings the packet counters,
 per-set sequence gaps and CRC errors come from the report the recorder writes at close (or, for a
-recording that was never closed, from decoding the packets).
+recording that was never closed, from decoding the packets).  Several FILEs are summarised one
+after the other (``--json``: an array); ``-`` reads standard input.
 """
 from __future__ import annotations
 
@@ -12,16 +13,19 @@ import math
 import sys
 from typing import Any, Dict, Optional, TextIO
 
+from .._fmt import iso_time, plural
 from ._util import EXIT_DATA, EXIT_OK, human_bytes, table
-from .sources import is_odin_archive, odin_records, odin_report, open_input
+from .sources import each_input, is_odin_archive, odin_records, odin_report, shown
 
 NAME = "info"
 HELP = "summarise a recording: channels, counts, time span, rates, gaps, CRC errors, frames, compression"
-EXAMPLE = "fastodin info demo.fastpack.zst\nfastodin info capture.fastpack.zst --json | jq .channels"
+EXAMPLE = ("fastodin info demo.fastpack.zst\nfastodin info capture.fastpack.zst --json | jq .channels\n"
+           "fastodin info part-*.fastpack.zst              # several files: one summary each")
 
 
 def add_arguments(p: Any) -> None:
-    p.add_argument("file", metavar="FILE", help="archive (.fastpack.zst) or raw FastPack file (.fastpack)")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="archive (.fastpack.zst) or raw FastPack file (.fastpack); several allowed; - = standard input")
     p.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
 
 
@@ -98,19 +102,19 @@ def print_info(d: Dict[str, Any], out: TextIO) -> None:
     fmt = d.get("format")
     parts = [fmt or "?", "complete" if d.get("complete") else "INCOMPLETE", human_bytes(d.get("size", 0))]
     if fmt == "archive":
-        parts.append(f"{d.get('frames', 0)} frames")
+        parts.append(plural(d.get("frames", 0), "frame"))
         if d.get("compression_ratio"):
             parts.append(f"compression {d['compression_ratio']:.2f}x "
                          f"({human_bytes(d.get('uncompressed_bytes', 0))} raw)")
         if d.get("preset"):
             parts.append(f"preset {d['preset']}")
-    print(f"file:     {d.get('path')}  ({', '.join(parts)})", file=out)
+    print(f"file:     {shown(str(d.get('path')))}  ({', '.join(parts)})", file=out)
     t0, t1 = (d.get("time") or [None, None])[:2]
     if t0 is not None and t1 is not None:
         print(f"time:     {_fmt_t(t0)} .. {_fmt_t(t1)} s  ({t1 - t0:.3f} s)", file=out)
-    print(f"records:  {d.get('records', 0)} in {len(d.get('channels') or {})} channels", file=out)
+    print(f"records:  {d.get('records', 0)} in {plural(len(d.get('channels') or {}), 'channel')}", file=out)
     if d.get("tags"):
-        print("tags:     " + ", ".join(f"{k}={json.dumps(v)}" for k, v in d["tags"].items()), file=out)
+        print("tags:     " + ", ".join(f"{k}={_tag(k, v)}" for k, v in d["tags"].items()), file=out)
     for sid, s in (d.get("streams") or {}).items():
         extra = f" flavor={s['flavor']}" if s.get("flavor") else ""
         tags = (" tags=" + json.dumps(s["tags"])) if s.get("tags") else ""
@@ -132,9 +136,10 @@ def print_info(d: Dict[str, Any], out: TextIO) -> None:
     if od:
         st = od.get("stats") or {}
         g = od.get("sequence_totals") or {}
-        print(f"odin:     {st.get('packets', 0)} packets ({st.get('data', 0)} data, {st.get('events', 0)} events, "
-              f"{st.get('identifiers', 0) + st.get('identifiers_ext', 0)} identifiers, "
-              f"{st.get('type_descriptors', 0)} type descriptors); "
+        print(f"odin:     {plural(st.get('packets', 0), 'packet')} ({st.get('data', 0)} data, "
+              f"{plural(st.get('events', 0), 'event')}, "
+              f"{plural(st.get('identifiers', 0) + st.get('identifiers_ext', 0), 'identifier')}, "
+              f"{plural(st.get('type_descriptors', 0), 'type descriptor')}); "
               f"sequence gaps {g.get('gaps', 0)} (lost {g.get('lost', 0)}, duplicates {g.get('duplicates', 0)}, "
               f"late {g.get('late', 0)}); CRC errors {od.get('crc_errors', 0)}; unknown {st.get('unknown', 0)}, "
               f"malformed {st.get('malformed', 0)}, unresolved {od.get('unresolved', 0)}  [{od.get('source')}]",
@@ -150,10 +155,21 @@ def print_info(d: Dict[str, Any], out: TextIO) -> None:
                                 "dup", "late"], right=[2, 3, 5, 6, 7, 8, 9]), file=out)
     for dmg in d.get("damage") or []:
         rec = dmg.get("records")
-        print(f"DAMAGE:   offset {dmg.get('offset')}, {dmg.get('length')} bytes: {dmg.get('reason')}"
-              + (f" ({rec} records)" if rec is not None else ""), file=out)
+        print(f"DAMAGE:   offset {dmg.get('offset')}, {plural(dmg.get('length'), 'byte')}: {dmg.get('reason')}"
+              + (f" ({plural(rec, 'record')})" if rec is not None else ""), file=out)
     for note in d.get("notes") or []:
         print(f"note:     {note}", file=out)
+
+
+def _tag(key: str, v: Any) -> str:
+    """A tag value as JSON; a Unix time (a ``*_unix`` tag) also as ISO 8601 UTC.
+
+    >>> _tag("started_unix", 1712345678.5), _tag("site", "lab")
+    ('1712345678.5 (2024-04-05T19:34:38.500Z)', '"lab"')
+    """
+    text = json.dumps(v)
+    iso = iso_time(v) if key.endswith("_unix") else None
+    return f"{text} ({iso})" if iso else text
 
 
 def _jsonable(o: Any) -> Any:
@@ -169,18 +185,27 @@ def _jsonable(o: Any) -> Any:
 
 
 def run(args: Any) -> int:
-    with open_input(args.file) as ar:
-        d = info_dict(ar)
+    results = []
+    code = EXIT_OK
+    for k, (path, d, err, c) in enumerate(each_input(args.files, NAME, info_dict)):
+        code = max(code, c)
+        if err is not None:
+            results.append({"path": path, "error": err})
+            continue
+        results.append(d)
+        if not args.json:
+            if k:
+                print()
+            print_info(d, sys.stdout)
+        dmg = d.get("damage") or []
+        if dmg:
+            sys.stdout.flush()
+            x = dmg[0]
+            more = f" and {plural(len(dmg) - 1, 'more region')}" if len(dmg) > 1 else ""
+            print(f"fastodin info: error: {shown(path)} is damaged at offset {x.get('offset')} ({x.get('reason')})"
+                  f"{more}; fastodin recover IN OUT saves the readable part", file=sys.stderr)
+            code = max(code, EXIT_DATA)
     if args.json:
-        sys.stdout.write(json.dumps(_jsonable(d), indent=2, default=str) + "\n")
-    else:
-        print_info(d, sys.stdout)
-    dmg = d.get("damage") or []
-    if dmg:
-        sys.stdout.flush()
-        x = dmg[0]
-        more = f" and {len(dmg) - 1} more regions" if len(dmg) > 1 else ""
-        print(f"fastodin info: error: {args.file} is damaged at offset {x.get('offset')} ({x.get('reason')}){more}; "
-              f"fastodin recover IN OUT saves the readable part", file=sys.stderr)
-        return EXIT_DATA
-    return EXIT_OK
+        doc = results[0] if len(args.files) == 1 else results
+        sys.stdout.write(json.dumps(_jsonable(doc), indent=2, default=str) + "\n")
+    return code

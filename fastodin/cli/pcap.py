@@ -14,11 +14,11 @@ per packet, timestamps from the record times.
 from __future__ import annotations
 
 import struct
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from ..errors import DataError
 
-__all__ = ["is_pcap", "read_pcap", "write_pcap", "pcap_time", "PcapError"]
+__all__ = ["is_pcap", "read_pcap", "write_pcap", "PcapWriter", "pcap_time", "PcapError"]
 
 _MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1e-6), b"\xa1\xb2\xc3\xd4": (">", 1e-6),
@@ -171,6 +171,48 @@ def pcap_time(t: float) -> Tuple[int, int]:
     return sec, usec
 
 
+class PcapWriter:
+    """Classic pcap bytes written as packets come: the global header first, then one record per
+    ``add(items)`` item (spec/cli-outputs.md §1); ``write`` takes each piece of bytes.
+
+    >>> out = []
+    >>> w = PcapWriter(out.append, port=9000); w.add([(1.5, b"\\x0b\\x01")]); w.add([(2.0, b"")])
+    >>> b"".join(out) == write_pcap([(1.5, b"\\x0b\\x01"), (2.0, b"")], port=9000)
+    True
+    """
+
+    def __init__(self, write: Any, port: int = 9000) -> None:
+        self.write = write
+        self.port = port
+        self.ident = 0
+        self.count = 0
+        write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101))
+
+    def add(self, items: Iterable[Tuple[float, bytes]]) -> None:
+        """Append one UDP datagram per ``(time, payload)``; over 65,507 bytes is a :class:`PcapError`."""
+        parts = []
+        port = self.port
+        ident = self.ident
+        for t, p in items:
+            ulen = 8 + len(p)
+            tot = 20 + ulen
+            if tot > 65535:
+                raise PcapError(f"a {len(p)}-byte packet does not fit one UDP datagram")
+            ident = (ident + 1) & 0xFFFF
+            h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, tot, ident, 0x4000, 64, 17, 0, b"\x7f\0\0\x01", b"\x7f\0\0\x01")
+            h = h[:10] + struct.pack("!H", _csum(h)) + h[12:]
+            u = struct.pack("!HHHH", port, port, ulen, 0)
+            sec, usec = pcap_time(t)
+            parts.append(struct.pack("<IIII", sec, usec, tot, tot))
+            parts.append(h)
+            parts.append(u)
+            parts.append(bytes(p))
+            self.count += 1
+        self.ident = ident
+        if parts:
+            self.write(b"".join(parts))
+
+
 def write_pcap(items: Iterable[Tuple[float, bytes]], port: int = 9000) -> bytes:
     """A classic pcap (raw IPv4, µs) of one UDP datagram per ``(time, payload)``; every byte is
     in spec/cli-outputs.md §1.  A payload over 65,507 bytes raises :class:`PcapError`.
@@ -178,20 +220,6 @@ def write_pcap(items: Iterable[Tuple[float, bytes]], port: int = 9000) -> bytes:
     >>> len(write_pcap([(0.0, b"ab")]))
     70
     """
-    parts = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101)]
-    ident = 0
-    for t, p in items:
-        ulen = 8 + len(p)
-        tot = 20 + ulen
-        if tot > 65535:
-            raise PcapError(f"a {len(p)}-byte packet does not fit one UDP datagram")
-        ident = (ident + 1) & 0xFFFF
-        h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, tot, ident, 0x4000, 64, 17, 0, b"\x7f\0\0\x01", b"\x7f\0\0\x01")
-        h = h[:10] + struct.pack("!H", _csum(h)) + h[12:]
-        u = struct.pack("!HHHH", port, port, ulen, 0)
-        sec, usec = pcap_time(t)
-        parts.append(struct.pack("<IIII", sec, usec, tot, tot))
-        parts.append(h)
-        parts.append(u)
-        parts.append(bytes(p))
+    parts: List[bytes] = []
+    PcapWriter(parts.append, port).add(items)
     return b"".join(parts)

@@ -1,6 +1,7 @@
 """``fastodin recover IN OUT``: copy every readable frame of a damaged or crashed recording into a
 new archive and say, as numbers, what was saved and what was lost.  Exit 0 when nothing was lost,
-1 when something was (OUT is written either way).
+1 when something was (OUT is written either way).  IN ``-`` reads standard input (into a temporary
+file first).  A progress line shows on stderr when it is a terminal.
 """
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import sys
 from typing import Any
 
 from .info import _jsonable  # non-finite floats -> null: always valid JSON
-from ._util import EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, one_line
-from .sources import check_readable
+from ..progress import Progress
+from ._util import EXIT_DATA, EXIT_OK, CliError, human_bytes, one_line, plural, preset_arg
+from .sources import check_output, check_readable, local_path, shown
 
 NAME = "recover"
 HELP = "salvage a damaged or crashed recording into a new archive; report saved/lost records"
@@ -19,9 +21,12 @@ EXAMPLE = "fastodin recover crashed.fastpack.zst saved.fastpack.zst\nfastodin re
 
 
 def add_arguments(p: Any) -> None:
-    p.add_argument("input", metavar="IN", help="damaged archive, crashed archive or raw FastPack file")
+    p.add_argument("input", metavar="IN", help="damaged archive, crashed archive or raw FastPack file "
+                   "(- = standard input)")
     p.add_argument("output", metavar="OUT", help="new archive to write")
-    p.add_argument("--preset", default=None, help="compression preset of OUT (default: that of IN)")
+    p.add_argument("--preset", type=preset_arg, default=None,
+                   help="compression preset of OUT: none fast light medium heavy tight max, or a zstd level "
+                        "(default: that of IN)")
     p.add_argument("--json", action="store_true", help="machine-readable report on stdout")
     p.add_argument("--force", "-f", action="store_true", help="overwrite OUT if it exists")
 
@@ -32,23 +37,17 @@ def _t(v: Any) -> str:
 
 def run(args: Any) -> int:
     check_readable(args.input)
-    if os.path.exists(args.output):
-        if os.path.samefile(args.input, args.output):
-            raise CliError("IN and OUT are the same file", EXIT_USAGE)
-        if not args.force:
-            raise CliError(f"{args.output} exists (use --force to overwrite)", EXIT_IO)
-    d = os.path.dirname(os.path.abspath(args.output))
-    if not os.path.isdir(d):
-        raise CliError(f"cannot write {args.output}: directory {d} does not exist", EXIT_IO)
+    check_output(args.output, args.force, args.input)
     from ..archive.recover import recover
     from ..errors import DataError, FastOdinError
 
     try:
-        rep = recover(args.input, args.output, preset=args.preset)
+        with local_path(args.input) as src, Progress("recover", None, "B") as bar:
+            rep = recover(src, args.output, preset=args.preset, progress=bar)
     except (DataError, FastOdinError) as e:
         if os.path.exists(args.output):
             os.unlink(args.output)
-        raise CliError(f"{args.input}: nothing recoverable: {one_line(e)}", EXIT_DATA) from None
+        raise CliError(f"{shown(args.input)}: nothing recoverable: {one_line(e)}", EXIT_DATA) from None
     r = rep.as_dict()
     lost_any = bool(r["lost"]) or (r["records_lost"] or 0) > 0
     if args.json:
@@ -56,12 +55,12 @@ def run(args: Any) -> int:
         sys.stdout.write(json.dumps(_jsonable(r), indent=2) + "\n")
     else:
         lost = "an unknown number of" if r["records_lost"] is None else str(r["records_lost"])
-        print(f"saved: {r['records_saved']} records in {r['frames_saved']} frames -> {args.output} "
-              f"({human_bytes(os.path.getsize(args.output))})")
-        print(f"lost:  {lost} records in {r['frames_lost']} frames ({len(r['lost'])} damaged regions)")
+        print(f"saved: {plural(r['records_saved'], 'record')} in {plural(r['frames_saved'], 'frame')} -> "
+              f"{args.output} ({human_bytes(os.path.getsize(args.output))})")
+        print(f"lost:  {lost} {'record' if r['records_lost'] == 1 else 'records'} in "
+              f"{plural(r['frames_lost'], 'frame')} ({plural(len(r['lost']), 'damaged region')})")
         for x in r["lost"]:
-            recs = "?" if x.get("records") is None else x["records"]
             fr = "" if x.get("frame") is None else f"frame {x['frame']}, "
-            print(f"  {fr}offset {x.get('offset')}: {recs} records, time {_t(x.get('t_min'))} .. {_t(x.get('t_max'))}: "
-                  f"{x.get('reason')}")
+            print(f"  {fr}offset {x.get('offset')}: {plural(x.get('records'), 'record')}, "
+                  f"time {_t(x.get('t_min'))} .. {_t(x.get('t_max'))}: {x.get('reason')}")
     return EXIT_DATA if lost_any else EXIT_OK

@@ -14,7 +14,8 @@ import sys
 import time
 from typing import Any, Iterator, List, Optional, Tuple
 
-from ._util import EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, Progress, human_bytes, human_rate, parse_hostport
+from ._util import (EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, Progress, human_bytes, human_rate,
+                    parse_hostport, plural)
 from .sources import check_readable, is_odin_archive, odin_records, open_input, sniff
 
 NAME = "replay"
@@ -332,6 +333,6 @@ def run(args: Any) -> int:
     if not args.quiet:
         unit = "records" if fmt == "fastpack" else "packets"
         extra = f"; {out.refused} refused (nobody listening)" if out.refused else ""
-        print(f"replayed {out.sent} {unit} ({human_bytes(out.bytes)}, {fmt}) to {out.where} in {el:.2f} s "
+        print(f"replayed {plural(out.sent, unit[:-1])} ({human_bytes(out.bytes)}, {fmt}) to {out.where} in {el:.2f} s "
               f"({human_rate(out.sent / el if el > 0 else 0)} {unit}/s){extra}", file=sys.stderr)
     return EXIT_OK

@@ -4,25 +4,108 @@
   "missing", "not ours", "damaged" into :class:`~fastodin.cli._util.CliError` with the right exit code.
 * :func:`sniff` tells what a file holds by content: ``archive`` (zstd / skippable magic),
   ``fastpack`` (parses as FastPack records), ``burst`` (BURST-framed ODIN), ``unknown``.
-* :func:`read_odin_capture` loads an ODIN packet capture (BURST bytes, or a length-prefixed
-  packet list) for ``convert``.
+* ``-`` is standard input: :func:`open_input` and :func:`local_path` copy it to a temporary
+  file first (the archive reader needs random access), :func:`stdin_stream` reads it as it comes.
 
 >>> sniff_bytes(b"\\x28\\xb5\\x2f\\xfd....")
 'archive'
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import struct
-from typing import Any, List, Optional, Tuple
+import sys
+import tempfile
+from typing import Any, BinaryIO, Iterator, List, Optional, Tuple
 
 from ..wire import HEADER as _HDR
-from ._util import EXIT_DATA, EXIT_IO, CliError, one_line
+from ._util import EXIT_DATA, EXIT_IO, EXIT_USAGE, CliError, is_terminal, one_line
 
-__all__ = ["open_input", "sniff", "sniff_bytes", "check_readable", "is_odin_archive", "odin_cps"]
+__all__ = ["open_input", "sniff", "sniff_bytes", "check_readable", "is_odin_archive", "odin_cps",
+           "STDIO", "shown", "stdin_stream", "local_path", "record_total", "check_output", "each_input"]
+
+#: The file argument that means standard input (or, for an output, standard output).
+STDIO = "-"
 
 _U32 = struct.Struct("<I")
 ZSTD_MAGIC = 0xFD2FB528
+
+
+def shown(path: str) -> str:
+    """How a file argument is named in messages (``-`` is ``<stdin>``).
+
+    >>> shown("-"), shown("a.zst")
+    ('<stdin>', 'a.zst')
+    """
+    return "<stdin>" if path == STDIO else path
+
+
+def stdin_stream() -> BinaryIO:
+    """Standard input as bytes; a usage error (exit 2) when it is a terminal (nothing piped in)."""
+    f = getattr(sys.stdin, "buffer", None)
+    if f is None or is_terminal(f):
+        raise CliError("'-' reads standard input, but nothing is piped in (it is a terminal)", EXIT_USAGE)
+    return f  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def local_path(path: str, head: bytes = b"") -> Iterator[str]:
+    """``path`` itself, or for ``-`` a temporary file holding ``head`` plus the rest of standard
+    input (removed on exit).  The copy goes to the temporary directory (``TMPDIR``), so memory stays
+    bounded whatever the size of the stream."""
+    if path != STDIO:
+        yield path
+        return
+    src = stdin_stream()
+    fd, tmp = tempfile.mkstemp(prefix="fastodin-stdin-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(head)
+            shutil.copyfileobj(src, f, 1 << 20)
+        yield tmp
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def check_output(out: str, force: bool, inp: Optional[str] = None) -> None:
+    """Raise CliError unless file OUT may be written: not IN itself (exit 2), not an existing file
+    unless ``force`` (exit 3), in a directory that exists (exit 3)."""
+    if os.path.exists(out):
+        if inp is not None and inp != STDIO and os.path.samefile(inp, out):
+            raise CliError("IN and OUT are the same file", EXIT_USAGE)
+        if not force:
+            raise CliError(f"{out} exists (use --force to overwrite)", EXIT_IO)
+    d = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(d):
+        raise CliError(f"cannot write {out}: directory {d} does not exist", EXIT_IO)
+
+
+def each_input(paths: List[str], command: str, work: Any) -> Iterator[Tuple[str, Any, Optional[str], int]]:
+    """Open every path in turn and yield ``(path, work(archive), None, 0)``; a file that fails gives
+    ``(path, None, error line, exit code)`` after printing that one line on stderr, and the next file
+    is tried.  With a single path its error propagates (``main`` reports it as usual)."""
+    for path in paths:
+        try:
+            with open_input(path) as ar:
+                got = work(ar)
+        except (BrokenPipeError, KeyboardInterrupt):
+            raise
+        except Exception as e:  # noqa: BLE001 - one line per file that fails, then the next file
+            if len(paths) == 1:
+                raise
+            from . import describe_error
+
+            line, code = describe_error(e, command)
+            sys.stdout.flush()
+            print(line, file=sys.stderr)
+            yield path, None, line, code
+            continue
+        yield path, got, None, 0
 
 
 def check_readable(path: str) -> None:
@@ -108,55 +191,82 @@ def capture_kind(path: str, n: int = 1 << 12) -> Optional[str]:
     return None
 
 
-def _not_ours(path: str, detail: str, *, burst: bool = True) -> CliError:
-    """The "not a fastodin archive" error, with a hint when the file is a capture to convert."""
+def _not_ours(path: str, detail: str, *, burst: bool = True, arg: Optional[str] = None) -> CliError:
+    """The "not a fastodin archive" error, with a hint when the file is a capture to convert
+    (``arg``: the file as the user named it, when ``path`` is a copy of standard input)."""
     kind = capture_kind(path)
+    path = path if arg is None else arg
+    what = shown(path)
     if kind == "pcap":
-        return CliError(f"{path}: not a fastodin archive or FastPack stream: it is a pcap capture; "
+        return CliError(f"{what}: not a fastodin archive or FastPack stream: it is a pcap capture; "
                         f"convert it first: fastodin convert {path} OUT.fastpack.zst", EXIT_DATA)
     if kind == "pcapng":
-        return CliError(f"{path}: not a fastodin archive or FastPack stream: it is a pcapng capture; save it as "
+        return CliError(f"{what}: not a fastodin archive or FastPack stream: it is a pcapng capture; save it as "
                         f"classic pcap (editcap -F pcap {path} IN.pcap), then: fastodin convert IN.pcap "
                         f"OUT.fastpack.zst", EXIT_DATA)
     if kind == "burst" and burst:
-        return CliError(f"{path}: not a fastodin archive or FastPack stream: it looks like a BURST-framed "
+        return CliError(f"{what}: not a fastodin archive or FastPack stream: it looks like a BURST-framed "
                         f"ODIN capture; convert it first: fastodin convert {path} OUT.fastpack.zst "
                         f"(fastodin replay sends it as it is)", EXIT_DATA)
-    return CliError(f"{path}: not a {detail}", EXIT_DATA)
+    return CliError(f"{what}: not a {detail}", EXIT_DATA)
 
 
-def open_input(path: str, *, allow_damage: bool = True) -> Any:
+def open_input(path: str, *, allow_damage: bool = True, head: bytes = b"") -> Any:
     """Open an archive or a raw FastPack file for reading; errors become one-line CliErrors.
 
     A file that parses as neither (random bytes, text, a truncated header) is "not a fastodin
     archive or FastPack stream" (exit 1); for a pcap or BURST capture the message says to
-    ``fastodin convert`` it first.
+    ``fastodin convert`` it first.  ``-`` reads standard input to its end (into a temporary file,
+    removed at once: the open archive keeps its descriptor) and names it ``-``; ``head``: bytes
+    of standard input already read by the caller.
     """
     check_readable(path)
+    with local_path(path, head) as local:
+        ar = _open_input(local, path, allow_damage)
+    ar.path = path
+    return ar
+
+
+def _open_input(path: str, arg: str, allow_damage: bool) -> Any:
     try:
         from ..archive.reader import open_archive
     except ImportError as e:  # pragma: no cover - archive module missing
         raise CliError(f"archive support is not available in this build ({e})", EXIT_DATA) from None
     from ..errors import DataError, FastOdinError
 
+    what = shown(arg)
     try:
         ar = open_archive(path)
     except (DataError, FastOdinError) as e:
-        raise _not_ours(path, f"readable fastodin archive or FastPack stream: {one_line(e)}") from None
+        raise _not_ours(path, f"readable fastodin archive or FastPack stream: {one_line(e)}", arg=arg) from None
     except OSError as e:
-        raise CliError(f"{path}: {e.strerror or e}", EXIT_IO) from None
+        raise CliError(f"{what}: {e.strerror or e}", EXIT_IO) from None
     if ar.format == "fastpack" and ar.damage:
         recs = sum(e.n_records for e in ar.frames)
         if recs == 0 or capture_kind(path) in ("pcap", "pcapng"):  # a pcap header parses as one FastPack record
             ar.close()
             raise _not_ours(path, f"fastodin archive or FastPack stream "
-                                  f"({ar.damage[0].reason} at offset {ar.damage[0].offset})", burst=recs == 0)
+                                  f"({ar.damage[0].reason} at offset {ar.damage[0].offset})", burst=recs == 0,
+                            arg=arg)
     if ar.damage and not allow_damage:
         d = ar.damage[0]
         ar.close()
-        raise CliError(f"{path} is damaged at offset {d.offset} ({d.reason}); "
+        raise CliError(f"{what} is damaged at offset {d.offset} ({d.reason}); "
                        f"fastodin recover IN OUT saves the readable part", EXIT_DATA)
     return ar
+
+
+def record_total(ar: Any, ids: Optional[set], start: Optional[float] = None, end: Optional[float] = None) -> int:
+    """How many records of reader ids ``ids`` (None: all) the index puts in ``[start, end)`` —
+    an upper bound (a frame's channel counts whose time range overlaps), for progress totals."""
+    n = 0
+    for e in ar.frames:
+        for cid, c in e.channels.items():
+            if ids is not None and cid not in ids:
+                continue
+            if (start is None or not c[3] < start) and (end is None or not c[2] >= end):
+                n += int(c[0])
+    return n
 
 
 def file_meta(ar: Any) -> List[Tuple[float, Any]]:

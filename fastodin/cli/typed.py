@@ -6,6 +6,8 @@ plain Python values, or ``None`` when nothing is known about its payload.
 
 >>> plain(np.float32(1.5)), plain(b"ab\\x00\\x00"), plain(np.array([1, 2])), plain(np.void(bytes(2)))
 (1.5, 'ab', [1, 2], '0000')
+>>> plain(np.float32(0.1)), plain(np.array([0.1, 3.3], np.float32))   # float32: its own shortest form
+(0.1, [0.1, 3.3])
 """
 from __future__ import annotations
 
@@ -15,9 +17,13 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .._fmt import f32
+
 __all__ = ["Typer", "plain"]
 
 _EVENT = struct.Struct("<BHBIH")
+_EVENT_COLUMNS = ("event_id", "timestamp", "sequence", "payload")
+_ODIN_HEADER = ("type", "set_id", "reserved")   # packet header fields that are not values
 
 
 def plain(v: Any) -> Any:
@@ -27,9 +33,13 @@ def plain(v: Any) -> Any:
             return [bytes(x).hex() for x in v.reshape(-1)]
         if v.dtype.kind in "SV":
             return [plain(x) for x in v.tolist()]
+        if v.dtype.kind == "f" and v.dtype.itemsize < 8:
+            return np.vectorize(f32, otypes=[object])(v).tolist() if v.size else v.tolist()
         return v.tolist()
     if isinstance(v, np.void) and v.dtype.names is None:
         return bytes(v).hex()  # raw entry bytes (no type known): hex, never guessed as text
+    if isinstance(v, np.floating) and v.dtype.itemsize < 8:
+        return f32(v)  # float32 printed as float32, not with float64 noise (0.1, not 0.10000000149011612)
     if isinstance(v, np.generic):
         v = v.item()
     if isinstance(v, (bytes, bytearray, memoryview)):
@@ -85,13 +95,51 @@ class Typer:
         return ds[max(i, 0)]
 
     def _packet_view(self, d: Any) -> Tuple[np.dtype, List[str]]:
+        """The packet dtype of set definition ``d`` and the value columns it gives (as :meth:`values`)."""
         key = id(d)
         got = self._dtypes.get(key)
         if got is None:
+            from ..odin.schema import flat_columns
+
             dt = d.packet_dtype()
-            got = (dt, [n for n in dt.names if n not in ("type", "set_id", "reserved")])
+            got = (dt, [k for k in flat_columns(np.zeros(1, dt)) if k not in _ODIN_HEADER])
             self._dtypes[key] = got
         return got
+
+    def columns(self, name: Any) -> Optional[List[str]]:
+        """The value columns :meth:`values` gives for records of channel ``name`` (``0``: id-0
+        metadata gives ``["meta"]``), known before reading any record; None when its records are
+        untyped.  An ODIN set redefined during the recording gives the union of its definitions'
+        columns.
+
+        >>> from fastodin.archive.reader import open_archive
+        >>> import os, tempfile, fastodin
+        >>> p = os.path.join(tempfile.mkdtemp(), "c.fastpack.zst")
+        >>> with fastodin.Writer(p) as w:
+        ...     s = w.create_stream("imu", data=fastodin.Layout().scalar("t", "float32").vector3d("acc"))
+        ...     s.config(0.0); s.data(0.0, 1.0, (0, 0, 1))
+        >>> with open_archive(p) as ar: Typer(ar).columns("imu"), Typer(ar).columns("nothing")
+        (['t', 'acc'], None)
+        """
+        if name == 0:
+            return ["meta"]
+        if not isinstance(name, str):
+            return None
+        lay = self.layouts.get(name)
+        if lay is not None:
+            from ..codec import Record
+
+            zero = bytes(lay.dtype.itemsize) + bytes(4 * len(lay.variable))  # every variable field empty
+            v = self.values(Record(0.0, 1, memoryview(zero), name))
+            return None if v is None else list(v)
+        if name.startswith("odin/event/"):
+            return list(_EVENT_COLUMNS)
+        if name.startswith("odin/set/") and not name.endswith("/identifier"):
+            out: Dict[str, None] = {}
+            for d in (self.sets.get(name) or ([], []))[1]:
+                out.update(dict.fromkeys(self._packet_view(d)[1]))
+            return list(out) or None
+        return None
 
     def values(self, r: Any) -> Optional[Dict[str, Any]]:
         """Flat typed values of record ``r`` (``time``, ``id``, ``name``, ``payload``) or None."""
@@ -132,14 +180,14 @@ class Typer:
             cols = flat_columns(a)
             out = {}
             for k, v in cols.items():
-                if k in ("type", "set_id", "reserved"):
+                if k in _ODIN_HEADER:
                     continue
                 out[k] = plain(v[0])
             return out
         if name.startswith("odin/event/") and len(p) >= 10:
             typ, eid, _res, ts, seq = _EVENT.unpack_from(p, 0)
             # opaque bytes (spec/odin.md): always hex, never guessed as text ("ab" would be ambiguous)
-            return {"event_id": eid, "timestamp": ts, "sequence": seq, "payload": bytes(p[10:]).hex()}
+            return dict(zip(_EVENT_COLUMNS, (eid, ts, seq, bytes(p[10:]).hex())))
         return None
 
 

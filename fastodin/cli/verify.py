@@ -4,7 +4,9 @@ Checks: the file opens; an archive has its seek table and consolidated index (a 
 killed leaves neither); no damaged regions; every frame decompresses with a matching zstd content
 checksum; every frame holds exactly the records, channels, counts, bytes and time range its index
 entry says; times are non-decreasing within each channel (and not NaN).  ODIN capture counters
-(sequence gaps, CRC errors) are shown but only fail the check with ``--strict``.
+(sequence gaps, CRC errors) are shown but only fail the check with ``--strict``.  Several FILEs are
+checked one after the other (exit 0 only when all are sound; ``--json``: an array); ``-`` reads
+standard input.  A progress line shows on stderr when it is a terminal.
 """
 from __future__ import annotations
 
@@ -15,16 +17,18 @@ from typing import Any, Dict, List
 import numpy as np
 
 from .info import _jsonable  # non-finite floats -> null: always valid JSON
-from ._util import EXIT_DATA, EXIT_OK, Progress, human_bytes, one_line
-from .sources import open_input
+from ._util import EXIT_DATA, EXIT_OK, Progress, human_bytes, one_line, plural
+from .sources import each_input, shown
 
 NAME = "verify"
 HELP = "check checksums, index and ordering; exit code 0 = sound, 1 = problems found"
-EXAMPLE = "fastodin verify cap.fastpack.zst && echo sound\nfastodin verify cap.fastpack.zst --json"
+EXAMPLE = ("fastodin verify cap.fastpack.zst && echo sound\nfastodin verify cap.fastpack.zst --json\n"
+           "fastodin verify part-*.fastpack.zst             # exit 0 only when every file is sound")
 
 
 def add_arguments(p: Any) -> None:
-    p.add_argument("file", metavar="FILE", help="archive or raw FastPack file")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="archive or raw FastPack file; several allowed; - = standard input")
     p.add_argument("--strict", action="store_true", help="also fail on ODIN sequence gaps and CRC errors")
     p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
 
@@ -40,8 +44,8 @@ def verify(ar: Any, strict: bool = False) -> Dict[str, Any]:
                         "(crashed or still recording); readers rebuild the index by scanning")
     for d in ar.damage:
         rec = d.records
-        problems.append(f"damaged region at offset {d.offset} ({d.length} bytes): {d.reason}"
-                        + (f"; {rec} records lost" if rec else ""))
+        problems.append(f"damaged region at offset {d.offset} ({plural(d.length, 'byte')}): {d.reason}"
+                        + (f"; {plural(rec, 'record')} lost" if rec else ""))
     for note in getattr(ar, "notes", []) or []:
         warnings.append(note)
     last_t: Dict[int, float] = {}
@@ -61,7 +65,7 @@ def verify(ar: Any, strict: bool = False) -> Dict[str, Any]:
         ok = True
         if t.shape[0]:
             if np.isnan(t).any():
-                problems.append(f"{what}: {int(np.isnan(t).sum())} records with a NaN time")
+                problems.append(f"{what}: {plural(int(np.isnan(t).sum()), 'record')} with a NaN time")
                 ok = False
             # per-channel counts, bytes, time ranges against the index entry
             order = np.argsort(i, kind="stable")
@@ -102,7 +106,7 @@ def verify(ar: Any, strict: bool = False) -> Dict[str, Any]:
         prog.update(k + 1)
     prog.close()
     for cid, rv in sorted(reversals.items()):
-        problems.append(f"channel {ar.names.get(cid, cid)!r}: time goes backwards {rv} times")
+        problems.append(f"channel {ar.names.get(cid, cid)!r}: time goes backwards {plural(rv, 'time')}")
     odin = None
     try:
         from .info import crc_errors, gaps, odin_summary
@@ -128,16 +132,25 @@ def verify(ar: Any, strict: bool = False) -> Dict[str, Any]:
 
 
 def run(args: Any) -> int:
-    with open_input(args.file) as ar:
-        res = verify(ar, strict=args.strict)
+    results = []
+    code = EXIT_OK
+    for path, res, err, c in each_input(args.files, NAME, lambda ar: verify(ar, strict=args.strict)):
+        code = max(code, c)
+        if err is not None:
+            results.append({"path": path, "sound": False, "error": err})
+            continue
+        results.append(res)
+        if not res["sound"]:
+            code = max(code, EXIT_DATA)
+        if not args.json:
+            for p in res["problems"]:
+                print(f"PROBLEM: {p}")
+            for w in res["warnings"]:
+                print(f"note: {w}")
+            state = "SOUND" if res["sound"] else f"NOT SOUND ({plural(len(res['problems']), 'problem')})"
+            print(f"{state}: {shown(res['path'])} ({res['format']}, {human_bytes(res['size'])}, "
+                  f"{plural(res['frames'], 'frame')}, {plural(res['records'], 'record')} checked)")
     if args.json:
-        sys.stdout.write(json.dumps(_jsonable(res), indent=2) + "\n")
-    else:
-        for p in res["problems"]:
-            print(f"PROBLEM: {p}")
-        for w in res["warnings"]:
-            print(f"note: {w}")
-        state = "SOUND" if res["sound"] else f"NOT SOUND ({len(res['problems'])} problems)"
-        print(f"{state}: {res['path']} ({res['format']}, {human_bytes(res['size'])}, {res['frames']} frames, "
-              f"{res['records']} records checked)")
-    return EXIT_OK if res["sound"] else EXIT_DATA
+        doc = results[0] if len(args.files) == 1 else results
+        sys.stdout.write(json.dumps(_jsonable(doc), indent=2) + "\n")
+    return code
