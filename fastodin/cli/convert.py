@@ -1,7 +1,8 @@
 """``fastodin convert IN OUT``: between archives, raw FastPack streams and ODIN packet captures.
 
 Input kind by content: archive (``.fastpack.zst``), raw FastPack (``.fastpack``), BURST-framed ODIN
-bytes, classic pcap of UDP datagrams (one ODIN packet each).  Output kind by ``--to`` or OUT's
+bytes, classic pcap of UDP datagrams (one ODIN packet each), JPack tree (a directory or ``.jpack``
+file, as ``fastpack-split`` writes: its FastPack stream).  Output kind by ``--to`` or OUT's
 extension: ``.zst`` archive, ``.fastpack`` raw FastPack (what ``zstd -d`` of the archive gives: the
 Perl tools read it), ``.burst``/``.bin`` BURST-framed ODIN packets, ``.pcap`` UDP datagrams.
 """
@@ -13,7 +14,7 @@ from typing import Any, List, Optional, Tuple
 
 from ._util import EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, Progress, human_bytes
 from .pcap import PcapError, is_pcap, read_pcap, write_pcap
-from .sources import check_readable, is_odin_archive, odin_records, open_input, sniff_bytes
+from .sources import check_input, check_readable, is_odin_archive, odin_records, open_input, sniff_bytes
 
 NAME = "convert"
 HELP = "convert between archive, raw .fastpack, BURST capture and pcap (ODIN packets)"
@@ -21,7 +22,8 @@ EXAMPLE = ("fastodin convert rec.fastpack.zst rec.fastpack          # archive ->
            "fastodin convert rec.fastpack rec.fastpack.zst          # raw stream -> archive\n"
            "fastodin convert serial-dump.bin cap.fastpack.zst       # BURST capture -> archive\n"
            "fastodin convert wireshark.pcap cap.fastpack.zst --port 9000\n"
-           "fastodin convert cap.fastpack.zst packets.burst          # archive -> BURST-framed packets")
+           "fastodin convert cap.fastpack.zst packets.burst          # archive -> BURST-framed packets\n"
+           "fastodin convert web rec.fastpack.zst                    # JPack tree (fastpack-split's) -> archive")
 
 KINDS = ("archive", "fastpack", "burst", "pcap")
 
@@ -57,6 +59,10 @@ def out_kind(path: str) -> Optional[str]:
 
 
 def in_kind(path: str) -> str:
+    from ..jpack import is_jpack
+
+    if is_jpack(path):
+        return "jpack"
     with open(path, "rb") as f:
         head = f.read(1 << 16)
     if is_pcap(head):
@@ -125,7 +131,7 @@ def _packets_in(path: str, kind: str, args: Any) -> Tuple[List[Tuple[float, byte
 
 
 def run(args: Any) -> int:
-    check_readable(args.input)
+    check_input(args.input)
     kin = args.from_ or in_kind(args.input)
     kout = args.to or out_kind(args.output)
     if kout is None:
@@ -277,7 +283,7 @@ def _to_archive(ar: Any, args: Any) -> int:
 
 def _to_fastpack(ar: Any, out: str) -> int:
     """The archive's FastPack stream, frame after frame (exactly what ``zstd -d`` yields)."""
-    if ar.format != "archive":
+    if ar.format != "archive" and ar.container is None:
         raise CliError("IN is already a raw FastPack stream", EXIT_USAGE)
     n = 0
     tmp = out + ".part"

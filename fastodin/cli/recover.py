@@ -11,7 +11,7 @@ from typing import Any
 
 from .info import _jsonable  # non-finite floats -> null: always valid JSON
 from ._util import EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, one_line
-from .sources import check_readable
+from .sources import check_input
 
 NAME = "recover"
 HELP = "salvage a damaged or crashed recording into a new archive; report saved/lost records"
@@ -19,7 +19,7 @@ EXAMPLE = "fastodin recover crashed.fastpack.zst saved.fastpack.zst\nfastodin re
 
 
 def add_arguments(p: Any) -> None:
-    p.add_argument("input", metavar="IN", help="damaged archive, crashed archive or raw FastPack file")
+    p.add_argument("input", metavar="IN", help="damaged archive, crashed archive, raw FastPack file or JPack tree")
     p.add_argument("output", metavar="OUT", help="new archive to write")
     p.add_argument("--preset", default=None, help="compression preset of OUT (default: that of IN)")
     p.add_argument("--json", action="store_true", help="machine-readable report on stdout")
@@ -31,7 +31,7 @@ def _t(v: Any) -> str:
 
 
 def run(args: Any) -> int:
-    check_readable(args.input)
+    check_input(args.input)
     if os.path.exists(args.output):
         if os.path.samefile(args.input, args.output):
             raise CliError("IN and OUT are the same file", EXIT_USAGE)

@@ -19,7 +19,7 @@ from typing import Any, List, Optional, Tuple
 from ..wire import HEADER as _HDR
 from ._util import EXIT_DATA, EXIT_IO, CliError, one_line
 
-__all__ = ["open_input", "sniff", "sniff_bytes", "check_readable", "is_odin_archive", "odin_cps"]
+__all__ = ["open_input", "sniff", "sniff_bytes", "check_readable", "check_input", "is_odin_archive", "odin_cps"]
 
 _U32 = struct.Struct("<I")
 ZSTD_MAGIC = 0xFD2FB528
@@ -35,6 +35,22 @@ def check_readable(path: str) -> None:
         raise CliError(f"{path} is a directory, not a file", EXIT_IO)
     if not os.access(path, os.R_OK):
         raise CliError(f"permission denied: {path}", EXIT_IO)
+
+
+def check_input(path: str) -> None:
+    """:func:`check_readable` for a file; a directory must be a JPack tree (else CliError, exit 3)."""
+    if not os.path.isdir(path):
+        check_readable(path)
+        return
+    from ..errors import JPackError
+    from ..jpack import tree_files
+
+    try:
+        tree_files(path)
+    except JPackError as e:
+        raise CliError(f"{path} is a directory, not a file ({e.reason})", EXIT_IO) from None
+    except OSError as e:
+        raise CliError(f"{path}: {e.strerror or e}", EXIT_IO) from None
 
 
 def sniff_bytes(head: bytes) -> str:
@@ -130,9 +146,9 @@ def open_input(path: str, *, allow_damage: bool = True) -> Any:
 
     A file that parses as neither (random bytes, text, a truncated header) is "not a fastodin
     archive or FastPack stream" (exit 1); for a pcap or BURST capture the message says to
-    ``fastodin convert`` it first.
+    ``fastodin convert`` it first.  A directory is read as a JPack tree.
     """
-    check_readable(path)
+    check_input(path)
     try:
         from ..archive.reader import open_archive
     except ImportError as e:  # pragma: no cover - archive module missing
