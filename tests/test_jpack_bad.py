@@ -49,6 +49,8 @@ BAD = {
     "bad base64 character": header("none", 0, 0, "i") + b"AAAA*AAA" + FOOTER,
     "data after padding": header("none", 0, 0, "i") + b"AA==AAAA" + FOOTER,
     "length not a multiple of 4": header("none", 0, 0, "i") + b"AAAAA" + FOOTER,
+    "three padding characters": header("none", 0, 0, "i") + b"AAAAA===" + FOOTER,
+    "a lone character before padding": header("none", 0, 0, "i") + b"AAAAA==" + FOOTER,
     "bad deflate": chunk(b"\xff" * 64, "deflate"),
     "deflate cut short": chunk(zlib.compressobj(9, zlib.DEFLATED, -15).compress(bytes(5000)), "deflate"),
     "bytes after the deflate stream": chunk(zlib.compress(b"x" * 10)[2:-4] + b"junk", "deflate"),

@@ -148,10 +148,18 @@ def decode_file(path: Union[str, "os.PathLike[str]"], out: IO[bytes], *,
                     o = at + (0 if pads else k) + len(rest) - len(rest.lstrip(b"="))
                     raise JPackError(f"bad base64: data after the '=' padding at offset {o}", file=file, offset=o)
                 pads += len(rest)
+                if pads > 2:
+                    raise JPackError(f"bad base64: more than two '=' at the end (offset {at + len(text) - pads})",
+                                     file=file, offset=at + len(text) - pads)
             carry += text
             whole = len(carry) - len(carry) % 4
             if whole:
-                sink.write(binascii.a2b_base64(carry[:whole]))
+                try:
+                    raw = binascii.a2b_base64(carry[:whole])
+                except binascii.Error as e:     # '=' after a lone character ("AAAAA===" cut to quads)
+                    raise JPackError(f"bad base64 ({e}) before offset {at + len(text)}", file=file,
+                                     offset=at + len(text)) from None
+                sink.write(raw)
                 carry = carry[whole:]
             if q >= 0:
                 break
@@ -159,7 +167,7 @@ def decode_file(path: Union[str, "os.PathLike[str]"], out: IO[bytes], *,
             block = f.read(_BLOCK)
             if not block:
                 raise JPackError(f"file ends inside the data string (cut at offset {at}?)", file=file, offset=at)
-        if carry or pads > 2:
+        if carry:
             raise JPackError(f"bad base64: the data string's length is not a multiple of 4 (ends at offset {at + q})",
                              file=file, offset=at + q)
         tail = block[q + 1:]
