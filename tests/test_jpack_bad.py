@@ -12,6 +12,8 @@ import sys
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fastodin
 from fastodin.errors import JPackError, LimitError
@@ -212,3 +214,64 @@ def test_cli_on_damaged_tree(tree, tmp_path):
             fh.write(b"x")
     p = fo("info", str(root))
     assert p.returncode == 1 and "not a JPack chunk" in p.stderr and "Traceback" not in p.stderr
+
+
+_GOOD = {c: None for c in ("none", "deflate")}
+
+
+def _good(comp):
+    if _GOOD[comp] is None:
+        data = fastodin.encode([(i * 0.5, "x", bytes(range(i % 30))) for i in range(40)], namespace=True)
+        z = zlib.compressobj(6, zlib.DEFLATED, -15)
+        body = data if comp == "none" else z.compress(data) + z.flush()
+        _GOOD[comp] = chunk(body, comp)
+    return _GOOD[comp]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["none", "deflate"]),
+       st.lists(st.tuples(st.sampled_from(["flip", "cut", "insert", "delete"]), st.floats(0, 1),
+                          st.binary(min_size=1, max_size=4)), min_size=1, max_size=4))
+def test_mutated_chunks_give_only_jpack_errors(tmp_path_factory, comp, edits):
+    """Whatever is done to a good chunk, reading it returns bytes or raises JPackError (never a
+    binascii / zlib / struct / Unicode error)."""
+    data = bytearray(_good(comp))
+    for op, where, b in edits:
+        k = int(where * max(len(data) - 1, 0))
+        if op == "flip" and data:
+            data[k] ^= b[0] or 1
+        elif op == "cut":
+            del data[k:]
+        elif op == "insert":
+            data[k:k] = b
+        else:
+            del data[k:k + len(b)]
+    p = tmp_path_factory.mktemp("m") / "x.jpack"
+    p.write_bytes(bytes(data))
+    try:
+        out = read_file(p)
+    except JPackError as e:
+        assert str(e).startswith(str(p) + ": ")
+    else:
+        assert isinstance(out, bytes)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.floats(0, 1), st.integers(1, 255)), min_size=1, max_size=6),
+       st.booleans())
+def test_mutated_tree_opens_or_raises_a_data_error(tmp_path_factory, flips, compress):
+    """Bytes flipped anywhere in a tree's chunks: open() returns (damage listed) or raises a DataError."""
+    d = tmp_path_factory.mktemp("t")
+    (d / "s.fastpack").write_bytes(fastodin.encode([(float(i), "x%d" % (i % 3), b"%03d" % i) for i in range(59)],
+                                                   namespace=True))
+    files = write_tree(d / "s.fastpack", d / "t", message_limit=9, compress=compress).files
+    for k, where, x in flips:
+        raw = bytearray(open(files[k], "rb").read())
+        raw[int(where * (len(raw) - 1))] ^= x
+        open(files[k], "wb").write(raw)
+    try:
+        with fastodin.open(d / "t") as ar:
+            list(ar.records())
+            ar.info()
+    except fastodin.DataError:
+        pass
