@@ -11,7 +11,7 @@
 >>> fastodin.open(path).read("imu", dtype="<f8")[1].shape
 (1, 2)
 """
-from . import odin
+from . import jpack, odin
 from .archive import Archive, Layout, Stream, Writer, recover
 from .archive import open_archive as open
 from .codec import Decoder, Encoder, Record, decode, encode
@@ -22,6 +22,7 @@ from .errors import (
     DataError,
     ExtraData,
     FastOdinError,
+    JPackError,
     LimitError,
     MetadataError,
     OdinError,
@@ -42,6 +43,7 @@ __all__ = [
     "open",
     "recover",
     "odin",
+    "jpack",
     "decode_columns",
     "channel_array",
     "encode_columns",
@@ -62,6 +64,7 @@ __all__ = [
     "ChecksumError",
     "CorruptFrameError",
     "OdinError",
+    "JPackError",
     "TimestampOrderError",
     "UsageError",
 ]

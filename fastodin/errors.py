@@ -26,6 +26,7 @@ __all__ = [
     "ChecksumError",
     "CorruptFrameError",
     "OdinError",
+    "JPackError",
     "TimestampOrderError",
     "UsageError",
     "WriterError",
@@ -96,6 +97,23 @@ class CorruptFrameError(DataError):
 
 class OdinError(DataError):
     """A malformed ODIN packet, definition or link frame."""
+
+
+class JPackError(DataError):
+    """A ``.jpack`` file (the Perl tools' browser chunk format) or JPack tree that cannot be read.
+
+    The message is ``"<file>: <reason>"``; ``file`` names the ``.jpack`` file (for a missing one, the
+    path it should have), ``reason`` says what is wrong, ``offset`` is the byte offset in that file
+    where it is, when known.
+
+    >>> str(JPackError("bad base64", file="d/0.jpack", offset=7))
+    'd/0.jpack: bad base64'
+    """
+
+    def __init__(self, reason: str, *, file: str, **kw: Any) -> None:
+        super().__init__(f"{file}: {reason}", **kw)
+        self.file = file
+        self.reason = reason
 
 
 class TimestampOrderError(FastOdinError, ValueError):

@@ -81,12 +81,17 @@ class Damage:
 
 
 def open_archive(path: Union[str, "os.PathLike[str]"], *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> "Archive":
-    """Open an archive or a raw ``.fastpack`` file (decided by content).
+    """Open an archive or a raw ``.fastpack`` file (decided by content), or a JPack tree (a
+    directory, a ``.jpack`` file: :func:`fastodin.jpack.open_tree`).
 
     A crashed archive (no seek table) opens with every complete frame; a partial last frame is
     reported in ``Archive.damage``.  A frame that cannot be decoded *and* has no index entry raises
     CorruptFrameError (use :func:`fastodin.archive.recover`).
     """
+    from ..jpack import is_jpack, open_tree
+
+    if is_jpack(path):
+        return open_tree(path, max_frame_size=max_frame_size)
     return Archive(path, max_frame_size=max_frame_size)
 
 
@@ -176,7 +181,8 @@ class Archive:
     and consolidated index present and consistent), ``frames`` (index entries), ``names``
     (reader id -> channel name; in a raw file an id that a namespace reset re-bound to another
     name also has a virtual reader id ``(k << 32) | id``), ``ids`` (name -> its first id), ``tags`` (file tags), ``streams`` (stream definitions), ``layouts``
-    (channel name -> :class:`Layout`), ``damage`` (unusable regions found while opening).
+    (channel name -> :class:`Layout`), ``damage`` (unusable regions found while opening),
+    ``container`` (``"jpack"`` when the stream was decoded from a JPack tree, else None).
     """
 
     def __init__(self, path: Union[str, "os.PathLike[str]"], *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
@@ -196,6 +202,7 @@ class Archive:
         self.damage: List[Damage] = []
         self.notes: List[str] = []
         self.complete = False
+        self.container: Optional[str] = None   # "jpack": the stream was decoded from a JPack tree
         self.file_meta: Dict[str, Any] = {}
         self._by_channel: Dict[frozenset, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
@@ -1268,7 +1275,8 @@ class Archive:
                             "channels": {r: c for r, c in (m.get("channels") or {}).items() if c in channels},
                             "count": sum(channels[c]["count"] for c in (m.get("channels") or {}).values() if c in channels)}
         return {
-            "path": self.path, "format": self.format, "complete": self.complete, "size": self.size,
+            "path": self.path, "format": self.format, **({"container": self.container} if self.container else {}),
+            "complete": self.complete, "size": self.size,
             "tags": dict(self.tags), "streams": streams, "channels": channels,
             "records": sum(c["count"] for c in channels.values()),
             "time": [tmin, tmax], "frames": len(self.frames) if self.format == "archive" else 0,

@@ -71,15 +71,17 @@ def recover(src: Union[str, "os.PathLike[str]"], dst: Union[str, "os.PathLike[st
     ``progress(bytes of src done, src size)`` is called before every frame (:mod:`fastodin.progress`).
     Returns a :class:`RecoveryReport`.
     """
+    from ..jpack import is_jpack, open_tree
+
     rep = RecoveryReport()
-    ar = Archive(src, _lenient=True)
+    ar = open_tree(src) if is_jpack(src) else Archive(src, _lenient=True)
     try:
         for d in ar.damage:
             e = d.entry
             if e is not None:
                 rep._lose(e.frame_no, e.data_offset, e.data_records, e.t_min, e.t_max, d.reason)
             else:
-                rep._lose(None, d.offset, None if d.length else 0, None, None, d.reason)
+                rep._lose(None, d.offset, None, None, None, d.reason)   # no index entry: count unknown
             if d.length or e is not None:
                 rep.frames_lost += 1
         pre = preset if preset is not None else (ar.file_meta.get("preset") or DEFAULT_PRESET)

@@ -1,7 +1,8 @@
 """``fastodin convert IN OUT``: between archives, raw FastPack streams and ODIN packet captures.
 
 Input kind by content: archive (``.fastpack.zst``), raw FastPack (``.fastpack``), BURST-framed ODIN
-bytes, classic pcap of UDP datagrams (one ODIN packet each).  Output kind by ``--to`` or OUT's
+bytes, classic pcap of UDP datagrams (one ODIN packet each), JPack tree (a directory or ``.jpack``
+file, as ``fastpack-split`` writes: its FastPack stream).  Output kind by ``--to`` or OUT's
 extension: ``.zst`` archive, ``.fastpack`` raw FastPack (what ``zstd -d`` of the archive gives: the
 Perl tools read it), ``.burst``/``.bin`` BURST-framed ODIN packets, ``.pcap`` UDP datagrams.
 
@@ -24,7 +25,7 @@ from ..progress import Progress, track
 from ._util import (EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, is_terminal, plural,
                     port_number, positive_float, preset_arg)
 from .pcap import PcapError, PcapWriter, is_pcap, read_pcap
-from .sources import (STDIO, check_output, check_readable, is_odin_archive, odin_records, open_input,
+from .sources import (STDIO, check_input, check_output, check_readable, is_odin_archive, odin_records, open_input,
                       record_total, shown, sniff_bytes, stdin_stream)
 
 NAME = "convert"
@@ -34,7 +35,8 @@ EXAMPLE = ("fastodin convert rec.fastpack.zst rec.fastpack          # archive ->
            "fastodin convert serial-dump.bin cap.fastpack.zst       # BURST capture -> archive\n"
            "fastodin convert wireshark.pcap cap.fastpack.zst --port 9000\n"
            "fastodin convert cap.fastpack.zst packets.burst          # archive -> BURST-framed packets\n"
-           "fastodin convert cap.fastpack.zst - --to fastpack | perl-tool   # stdout; IN - reads stdin")
+           "fastodin convert cap.fastpack.zst - --to fastpack | perl-tool   # stdout; IN - reads stdin\n"
+           "fastodin convert web rec.fastpack.zst                    # JPack tree (fastpack-split's) -> archive")
 
 KINDS = ("archive", "fastpack", "burst", "pcap")
 CHUNK = 1 << 20     # bytes read at a time from a BURST input
@@ -92,8 +94,19 @@ def head_kind(head: bytes, name: str) -> str:
 
 
 def in_kind(path: str) -> str:
+    """Input kind of the file (or JPack tree) ``path``."""
+    from ..jpack import is_jpack
+
+    if is_jpack(path):
+        return "jpack"
     with open(path, "rb") as f:
         return head_kind(f.read(1 << 16), path)
+
+
+def in_kind_is_jpack(path: str) -> bool:
+    from ..jpack import is_jpack
+
+    return is_jpack(path)
 
 
 class _Input:
@@ -103,10 +116,16 @@ class _Input:
     def __init__(self, path: str) -> None:
         self.path = path
         self.name = shown(path)
+        self.jpack = False
         if path == STDIO:
             self.f: BinaryIO = stdin_stream()
             self.size: Optional[int] = None
             self._own = False
+        elif in_kind_is_jpack(path):  # a JPack tree (a directory) or .jpack file: read by open_input
+            self.jpack = True
+            self.f = open(os.devnull, "rb")
+            self.size = None
+            self._own = True
         else:
             self.f = open(path, "rb")
             self.size = os.fstat(self.f.fileno()).st_size
@@ -208,7 +227,7 @@ def _odin_conv_kw(args: Any) -> dict:
 
 
 def run(args: Any) -> int:
-    check_readable(args.input)
+    check_input(args.input)
     to_stdout = args.output == STDIO
     kout = args.to or (None if to_stdout else out_kind(args.output))
     if kout is None and to_stdout:
@@ -226,7 +245,7 @@ def run(args: Any) -> int:
     t0 = time.monotonic()
     inp = _Input(args.input)
     try:
-        kin = args.from_ or head_kind(inp.head, inp.name)
+        kin = args.from_ or ("jpack" if inp.jpack else head_kind(inp.head, inp.name))
         if kin == kout and kin != "archive":
             raise CliError(f"IN is already {kin}; nothing to convert", EXIT_USAGE)
         before = None if to_stdout else _stat(args.output)
@@ -508,7 +527,7 @@ def _to_archive(ar: Any, args: Any, bar: Progress) -> int:
 
 def _to_fastpack(ar: Any, out: _ByteOut, bar: Progress) -> int:
     """The archive's FastPack stream, frame after frame (exactly what ``zstd -d`` yields)."""
-    if ar.format != "archive":
+    if ar.format != "archive" and ar.container is None:
         raise CliError("IN is already a raw FastPack stream", EXIT_USAGE)
     n = 0
     for e in sorted(ar.frames, key=lambda e: e.data_offset):

@@ -1,4 +1,5 @@
 """``fastodin export FILE -o OUT (--csv | --npz | --parquet)``: one table per channel / ODIN set.
+(``--jpack DIR``: the Perl tools' JPack tree instead, :mod:`fastodin.cli.jpack`.)
 
 Tables: every ODIN parameter set (``set_0xSSSS``: timestamp, ticks, time, sequence and one column
 per entry, structs and arrays flattened), every ODIN event id (``event_N``), and every other
@@ -25,26 +26,29 @@ import numpy as np
 
 from .._fmt import f32
 from ..progress import Progress, ProgressCallback, track
+from . import jpack
 from ._util import EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, need_module, plural
 from .sources import is_odin_archive, odin_records, open_input, record_total
 from .typed import plain
 
 NAME = "export"
-HELP = "export one table per channel / ODIN set to CSV files, one .npz, or Parquet files"
+HELP = "export one table per channel / ODIN set to CSV files, one .npz, or Parquet files; or a JPack tree"
 EXAMPLE = ("fastodin export demo.fastpack.zst -o demo_csv --csv        # demo_csv/set_0x98A8.csv, ...\n"
            "fastodin export demo.fastpack.zst -o demo.npz --npz\n"
-           "fastodin export demo.fastpack.zst -o demo_pq --parquet     # needs: pip install 'fastodin[parquet]'")
+           "fastodin export demo.fastpack.zst -o demo_pq --parquet     # needs: pip install 'fastodin[parquet]'\n"
+           + jpack.EXAMPLE)
 
 
 def add_arguments(p: Any) -> None:
-    p.add_argument("file", metavar="FILE", help="archive or raw FastPack file (- = standard input)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="directory (csv, parquet) or .npz file")
+    p.add_argument("file", metavar="FILE", help="archive, raw FastPack file, JPack tree or - (standard input)")
+    p.add_argument("-o", "--output", metavar="OUT", help="directory (csv, parquet) or .npz file")
     p.add_argument("--force", "-f", action="store_true", help="replace OUT if it exists (a directory only when it "
-                   "holds nothing but files of a previous export)")
+                   "holds nothing but files of a previous export); with --jpack: replace DIR/data/jpack")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--csv", action="store_true", help="one CSV file per table in directory OUT")
     g.add_argument("--npz", action="store_true", help="one numpy .npz file (arrays TABLE/COLUMN)")
     g.add_argument("--parquet", action="store_true", help="one Parquet file per table in directory OUT (pyarrow)")
+    jpack.add_arguments(p, g)
     p.add_argument("--channel", "-c", action="append", metavar="GLOB", help="only these channels (repeatable)")
     p.add_argument("--start", type=float, metavar="S", help="only records with time >= S")
     p.add_argument("--end", type=float, metavar="S", help="only records with time < S")
@@ -338,6 +342,10 @@ def publish(out: str, is_dir: bool, write: Callable[[str], List[str]]) -> List[s
 
 
 def run(args: Any) -> int:
+    if args.jpack is not None:
+        return jpack.run(args)
+    if args.output is None:
+        raise CliError("-o OUT is required with --csv, --npz and --parquet", EXIT_USAGE)
     if args.parquet:  # fail before any work when pyarrow is missing
         need_module("pyarrow", "parquet", "--parquet")
     odin_db = None

@@ -100,7 +100,8 @@ def info_dict(ar: Any) -> Dict[str, Any]:
 def print_info(d: Dict[str, Any], out: TextIO) -> None:
     """The human-readable form of :func:`info_dict`."""
     fmt = d.get("format")
-    parts = [fmt or "?", "complete" if d.get("complete") else "INCOMPLETE", human_bytes(d.get("size", 0))]
+    kind = f"{fmt} stream of a JPack tree" if d.get("container") == "jpack" else fmt
+    parts = [kind or "?", "complete" if d.get("complete") else "INCOMPLETE", human_bytes(d.get("size", 0))]
     if fmt == "archive":
         parts.append(plural(d.get("frames", 0), "frame"))
         if d.get("compression_ratio"):

@@ -13,7 +13,7 @@ from typing import Any
 from .info import _jsonable  # non-finite floats -> null: always valid JSON
 from ..progress import Progress
 from ._util import EXIT_DATA, EXIT_OK, CliError, human_bytes, one_line, plural, preset_arg
-from .sources import check_output, check_readable, local_path, shown
+from .sources import check_input, check_output, local_path, shown
 
 NAME = "recover"
 HELP = "salvage a damaged or crashed recording into a new archive; report saved/lost records"
@@ -21,8 +21,8 @@ EXAMPLE = "fastodin recover crashed.fastpack.zst saved.fastpack.zst\nfastodin re
 
 
 def add_arguments(p: Any) -> None:
-    p.add_argument("input", metavar="IN", help="damaged archive, crashed archive or raw FastPack file "
-                   "(- = standard input)")
+    p.add_argument("input", metavar="IN", help="damaged archive, crashed archive, raw FastPack file, JPack tree "
+                   "or - (standard input)")
     p.add_argument("output", metavar="OUT", help="new archive to write")
     p.add_argument("--preset", type=preset_arg, default=None,
                    help="compression preset of OUT: none fast light medium heavy tight max, or a zstd level "
@@ -36,7 +36,7 @@ def _t(v: Any) -> str:
 
 
 def run(args: Any) -> int:
-    check_readable(args.input)
+    check_input(args.input)
     check_output(args.output, args.force, args.input)
     from ..archive.recover import recover
     from ..errors import DataError, FastOdinError

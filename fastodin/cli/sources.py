@@ -23,7 +23,7 @@ from typing import Any, BinaryIO, Iterator, List, Optional, Tuple
 from ..wire import HEADER as _HDR
 from ._util import EXIT_DATA, EXIT_IO, EXIT_USAGE, CliError, is_terminal, one_line
 
-__all__ = ["open_input", "sniff", "sniff_bytes", "check_readable", "is_odin_archive", "odin_cps",
+__all__ = ["open_input", "sniff", "sniff_bytes", "check_readable", "check_input", "is_odin_archive", "odin_cps",
            "STDIO", "shown", "stdin_stream", "local_path", "record_total", "check_output", "each_input"]
 
 #: The file argument that means standard input (or, for an output, standard output).
@@ -118,6 +118,22 @@ def check_readable(path: str) -> None:
         raise CliError(f"{path} is a directory, not a file", EXIT_IO)
     if not os.access(path, os.R_OK):
         raise CliError(f"permission denied: {path}", EXIT_IO)
+
+
+def check_input(path: str) -> None:
+    """:func:`check_readable` for a file; a directory must be a JPack tree (else CliError, exit 3)."""
+    if not os.path.isdir(path):
+        check_readable(path)
+        return
+    from ..errors import JPackError
+    from ..jpack import tree_files
+
+    try:
+        tree_files(path)
+    except JPackError as e:
+        raise CliError(f"{path} is a directory, not a file ({e.reason})", EXIT_IO) from None
+    except OSError as e:
+        raise CliError(f"{path}: {e.strerror or e}", EXIT_IO) from None
 
 
 def sniff_bytes(head: bytes) -> str:
@@ -218,9 +234,9 @@ def open_input(path: str, *, allow_damage: bool = True, head: bytes = b"") -> An
     archive or FastPack stream" (exit 1); for a pcap or BURST capture the message says to
     ``fastodin convert`` it first.  ``-`` reads standard input to its end (into a temporary file,
     removed at once: the open archive keeps its descriptor) and names it ``-``; ``head``: bytes
-    of standard input already read by the caller.
+    of standard input already read by the caller.  A directory is read as a JPack tree.
     """
-    check_readable(path)
+    check_input(path)
     with local_path(path, head) as local:
         ar = _open_input(local, path, allow_damage)
     ar.path = path
