@@ -30,7 +30,7 @@ import orjson
 
 from ..errors import UsageError
 from ..timebase import TimeBase, seconds_to_ns
-from .jsonmsg import Obj, ObjectColumn, Tokens, _nest, encode, fields_of, json_schema, plain_value
+from .jsonmsg import Obj, ObjectColumn, Tokens, columns_obj, encode, fields_of, json_schema, plain_value
 from .writer import DEFAULT_CHUNK_SIZE, McapWriter
 
 __all__ = ["export_mcap", "IMPORT_TAG", "RAW_ENCODING", "META_TOPIC", "WINDOW_RECORDS"]
@@ -274,7 +274,8 @@ def export_mcap(source: Union[str, "os.PathLike[str]"], out: Union[str, "os.Path
         except BaseException:
             w.abort()
             raise
-        total = sum(c[0] for e in ar.frames for cid, c in e.channels.items() if ids is None or cid in ids) \
+        pids = ar.channel_ids([int(p.name) if p.name == "0" else p.name for p in plans]) or set()
+        total = sum(c[0] for e in ar.frames for cid, c in e.channels.items() if cid in pids) \
             if start is None and end is None else seen
     skipped = times.report()
     skipped["nan"] += max(0, total - seen)   # NaN times: no time window holds them
@@ -386,7 +387,7 @@ def _odin_set(w: McapWriter, p: _Channel, ns: np.ndarray, kv: Any, odin: Optiona
             w.add_messages(cid, ns[sel], rows.reshape(-1), np.arange(sel.shape[0]) * L, np.full(sel.shape[0], L))
             continue
         tab = SetTable(d, rows.reshape(-1).view(d.packet_dtype()), odin.cps)
-        obj = _nest(list(tab.columns(expand=False).items()))
+        obj = columns_obj(list(tab.columns(expand=False).items()))
         cid = _json_channel(w, p, ("set", d.packet_size, tuple(str(x) for x in d.packet_dtype().descr)), obj, p.name)
         tok = encode(obj, int(sel.shape[0]))
         w.add_messages(cid, ns[sel], tok.buf, tok.starts, tok.lens, sequence=tab.sequence.astype(np.uint32))

@@ -32,7 +32,7 @@ import orjson
 
 from .writer import ragged_rows
 
-__all__ = ["Tokens", "Obj", "ObjectColumn", "fields_of", "json_schema", "encode", "plain_value"]
+__all__ = ["Tokens", "Obj", "ObjectColumn", "fields_of", "columns_obj", "json_schema", "encode", "plain_value"]
 
 _OPT = orjson.OPT_SERIALIZE_NUMPY
 
@@ -103,14 +103,13 @@ def _nest(items: List[Tuple[str, Node]]) -> Obj:
 
 
 def _struct(arr: np.ndarray) -> Obj:
-    items: List[Tuple[str, Node]] = []
-    for name in arr.dtype.names:
-        col = arr[name]
-        if col.dtype.names is not None and col.ndim == 1:
-            items.append((name, _struct(col)))
-        else:
-            items.append((name, col))
-    return _nest(items)
+    return columns_obj([(name, arr[name]) for name in arr.dtype.names])
+
+
+def columns_obj(items: List[Tuple[str, Any]]) -> Obj:
+    """An object of named columns (a struct column becomes a nested object; dotted names nest)."""
+    return _nest([(k, _struct(c) if isinstance(c, np.ndarray) and c.dtype.names is not None and c.ndim == 1 else c)
+                  for k, c in items])
 
 
 def fields_of(values: Any, name: str = "value") -> Obj:
