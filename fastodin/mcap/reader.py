@@ -229,7 +229,8 @@ class McapReader:
         return s
 
     def _channel(self, c: Cursor) -> Optional[McapChannel]:
-        ch = McapChannel(c.u16(), c.u16(), c.string("topic"), c.string("message encoding"), c.map_ss("channel metadata"))
+        ch = McapChannel(c.u16(), c.u16(), c.string("topic"), c.string("message encoding"),
+                         c.map_ss("channel metadata"))
         if ch.schema_id and ch.schema_id not in self._schemas:
             raise DataError(f"{c.where}: channel {ch.id} ({ch.topic!r}) refers to schema {ch.schema_id}, which no "
                             f"Schema record defines before it", offset=c.base)

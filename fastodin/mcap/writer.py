@@ -248,7 +248,8 @@ class McapWriter:
             lens = np.concatenate([p[6] for p in parts])
         if log.shape[0] > 1 and bool((log[1:] < log[:-1]).any()):
             order = np.argsort(log, kind="stable")
-            cids, log, pub, seq, starts, lens = cids[order], log[order], pub[order], seq[order], starts[order], lens[order]
+            cids, log, pub, seq = cids[order], log[order], pub[order], seq[order]
+            starts, lens = starts[order], lens[order]
         size = lens + 31
         ends = np.cumsum(size)
         n = log.shape[0]
