@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 
 import orjson
@@ -202,3 +203,82 @@ def test_core_imports_without_the_extras(tmp_path):
     code = "import fastodin, fastodin.mcap, fastodin.foxglove.protocol, fastodin.cli; print('ok')"
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=DEADLINE)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
+
+
+def test_record_serves_live(tmp_path):
+    """record --foxglove: a client subscribed to an ODIN set gets its typed messages while the capture
+    runs; the archive holds everything."""
+    import signal
+    import socket
+
+    from fastodin.odin import Simulator
+
+    out = tmp_path / "live.fastpack.zst"
+    proc = subprocess.Popen([sys.executable, "-m", "fastodin", "record", "-o", str(out), "--udp", "127.0.0.1:0",
+                             "--foxglove", "0", "--duration", "50"], stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True)
+    stop = threading.Event()
+    try:
+        url, lines = _server_url(proc)
+        end = time.monotonic() + DEADLINE
+        udp = None
+        while udp is None and time.monotonic() < end:
+            line = proc.stderr.readline()
+            m = re.search(r"UDP 127\.0\.0\.1:(\d+)", line)
+            if m:
+                udp = int(m.group(1))
+        assert udp, "record did not say its UDP port"
+        packets = Simulator(seed=3).packets(duration=1.0)
+
+        def send():
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            while not stop.is_set():
+                for p in packets:
+                    s.sendto(p, ("127.0.0.1", udp))
+                time.sleep(0.05)
+            s.close()
+
+        th = threading.Thread(target=send, daemon=True)
+        th.start()
+        with connect(url, subprotocols=[SUBPROTOCOL], open_timeout=DEADLINE) as ws:
+            chans = {}
+
+            def adv(m):
+                if isinstance(m, str):
+                    d = orjson.loads(m)
+                    for c in d.get("channels", []) if d["op"] == "advertise" else []:
+                        chans[c["topic"]] = c
+                return True if any(t.startswith("odin/set/0x") and not t.endswith("identifier")
+                                   and chans[t]["encoding"] == "json" for t in chans) else None
+
+            _until(ws, adv, "an ODIN set channel")
+            topic = next(t for t in chans if t.startswith("odin/set/0x") and not t.endswith("identifier"))
+            ch = chans[topic]
+            validator = jsonschema.Draft202012Validator(orjson.loads(ch["schema"]))
+            ws.send(orjson.dumps({"op": "subscribe", "subscriptions": [{"id": 3, "channelId": ch["id"]}]}).decode())
+
+            def data(m):
+                if isinstance(m, bytes) and m[0] == 1:
+                    assert int.from_bytes(m[1:5], "little") == 3
+                    return orjson.loads(m[13:])
+                return None
+
+            got = [_until(ws, data, "live data") for _ in range(20)]
+        for d in got:
+            validator.validate(d)
+            assert "timestamp" in d and "sequence" in d
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(DEADLINE)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.returncode == 0, err
+    assert "foxglove:" in err
+    with open_archive(out) as ar:
+        assert ar.info()["channels"][topic]["count"] > 0

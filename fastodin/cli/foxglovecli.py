@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any, Optional
+from typing import Any, Callable, List, Optional
 
 from ._util import EXIT_IO, EXIT_OK, EXIT_USAGE, CliError
 
-__all__ = ["add_options", "start_server", "run_replay"]
+__all__ = ["add_options", "start_server", "run_replay", "live_tee"]
 
 
 def add_options(p: Any) -> None:
@@ -35,6 +35,20 @@ def start_server(port: int, host: str, name: str, quiet: bool) -> Any:
         print(f"fastodin: serving Foxglove WebSocket on ws://{shown}:{s.port} (Foxglove: Open connection -> "
               f"Foxglove WebSocket -> ws://{shown}:{s.port})", file=sys.stderr, flush=True)
     return s
+
+
+def live_tee(server: Any) -> Callable[[Any], Any]:
+    """``record``: wrap each archive writer (each rotated part) in a live tee that keeps its channels."""
+    from ..foxglove.live import LiveTee
+
+    last: List[Any] = []
+
+    def wrap(writer: Any) -> Any:
+        tee = LiveTee(writer, server, previous=last[-1] if last else None)
+        last[:] = [tee]
+        return tee
+
+    return wrap
 
 
 def run_replay(args: Any) -> int:

@@ -173,7 +173,7 @@ class LiveTee:
     counting, what does not fit: the recorder never waits).  Every other attribute is the writer's."""
 
     def __init__(self, writer: Any, server: FoxgloveServer, *, interval: float = 0.05,
-                 max_pending: int = 1 << 16) -> None:
+                 max_pending: int = 1 << 16, previous: Optional["LiveTee"] = None) -> None:
         self._w = writer
         self.server = server
         self._pending: "collections.deque[Tuple[float, str, bytes]]" = collections.deque()
@@ -185,6 +185,9 @@ class LiveTee:
         self._cmap = ChannelMap(server)
         self._ws: Dict[str, set] = {}        # channel -> its Foxglove channel ids
         self._quiet: set = set()             # channels advertised that no client watches
+        if previous is not None:     # a rotated part: the same Foxglove channels go on
+            self._cmap, self._ws, self._known = previous._cmap, previous._ws, previous._known
+            self._defs, self._cps = previous._defs, previous._cps
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(interval,), name="fastodin-foxglove-tee", daemon=True)
         self._thread.start()
