@@ -19,6 +19,8 @@ SummaryOffsets Footer Magic``.  It is written under ``NAME.part`` and renamed wh
 """
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import os
 import zlib
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -137,7 +139,7 @@ class McapWriter:
 
     def __init__(self, path: Union[str, "os.PathLike[str]"], *, chunk_size: int = DEFAULT_CHUNK_SIZE,
                  compression: str = "zstd", level: int = 3, profile: str = "", library: Optional[str] = None,
-                 force: bool = False) -> None:
+                 force: bool = False, threads: bool = True) -> None:
         if compression not in ("zstd", ""):
             raise UsageError(f"MCAP compression must be 'zstd' or '' (none), not {compression!r}")
         if not isinstance(chunk_size, int) or chunk_size < 1024:
@@ -172,6 +174,9 @@ class McapWriter:
         self._t1 = 0
         self._closed = False
         self._pos = 0
+        # chunks compress on a helper thread while the next ones are built (written in order)
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fastodin-mcap") if threads else None
+        self._inflight: "collections.deque[Any]" = collections.deque()
         self._write(F.MAGIC + F.record(F.Op.HEADER, F.header_body(profile, library or _library())))
 
     # ---- definitions ----------------------------------------------------------------------------
@@ -232,6 +237,9 @@ class McapWriter:
         """Write every pending message, in ``log_time`` order, as whole chunks."""
         if not self._pending:
             return
+        self._flush_pending()
+
+    def _flush_pending(self) -> None:
         parts = self._pending
         self._pending = []
         self._pending_bytes = 0
@@ -285,7 +293,18 @@ class McapWriter:
         hdr["pub"] = pub
         hb = hdr.view(np.uint8)
         wmax = int(lens.max(initial=0))
-        if wmax * n <= 4 * int(lens.sum()) + 64 * n:      # similar sizes: one vectorised layout
+        rec_off = np.cumsum(lens + 31) - (lens + 31)
+        if n > 1 and bool((starts[1:] == starts[:-1] + lens[:-1]).all()):
+            # payloads back to back (one channel in order): headers scattered between them
+            total = int(rec_off[-1] + 31 + lens[-1])
+            out = np.empty(total, np.uint8)
+            idx = (rec_off[:, None] + np.arange(31)).reshape(-1)
+            mask = np.ones(total, bool)
+            mask[idx] = False
+            out[idx] = hb
+            out[mask] = src.reshape(-1)[int(starts[0]):int(starts[0]) + total - 31 * n]
+            body = prefix + out.tobytes()
+        elif wmax * n <= 4 * int(lens.sum()) + 64 * n:      # similar sizes: one vectorised layout
             recs, _ = ragged_rows([("buf", hb, np.arange(n, dtype=np.int64) * 31, np.full(n, 31, np.int64)),
                                    ("buf", src, starts, lens)], n)
             body = prefix + recs.tobytes()
@@ -294,10 +313,30 @@ class McapWriter:
             hbb = hb.tobytes()
             body = prefix + b"".join(x for k, (s0, l0) in enumerate(zip(starts.tolist(), lens.tolist()))
                                      for x in (hbb[31 * k:31 * k + 31], mv[s0:s0 + l0]))
-        rec_off = len(prefix) + np.cumsum(lens + 31) - (lens + 31)
-        crc = zlib.crc32(body)
-        data = self._cctx.compress(body) if self._cctx is not None else body
+        rec_off += len(prefix)
         t0, t1 = int(log.min()), int(log.max())
+        job = (body, uc, cids, log, rec_off, t0, t1, n)
+        if self._pool is None:
+            self._emit(job, self._compress(body))
+            return
+        self._inflight.append((job, self._pool.submit(self._compress, body)))
+        while len(self._inflight) > 2:
+            j, fut = self._inflight.popleft()
+            self._emit(j, fut.result())
+
+    def _compress(self, body: bytes) -> Tuple[int, bytes]:
+        """(CRC, compressed records) of one chunk (on the pool thread: zstd and crc32 release the GIL)."""
+        return zlib.crc32(body), (self._cctx.compress(body) if self._cctx is not None else body)
+
+    def _drain(self) -> None:
+        while self._inflight:
+            j, fut = self._inflight.popleft()
+            self._emit(j, fut.result())
+
+    def _emit(self, job: Tuple[Any, ...], done: Tuple[int, bytes]) -> None:
+        """Write one chunk and its message indexes, in order."""
+        body, uc, cids, log, rec_off, t0, t1, n = job
+        crc, data = done
         chunk_off = self._pos
         comp = self._compression
         rec = F.record(F.Op.CHUNK, F.chunk_body(t0, t1, len(body), crc, comp, data))
@@ -329,6 +368,7 @@ class McapWriter:
         """A Metadata record (string keys and values), indexed in the summary."""
         self._check()
         self.flush()
+        self._drain()
         rec = F.record(F.Op.METADATA, F.metadata_body(name, data))
         self._meta_idx.append(F.record(F.Op.METADATA_INDEX, F.metadata_index_body(self._pos, len(rec), name)))
         self._write(rec)
@@ -338,6 +378,7 @@ class McapWriter:
         """An Attachment record, indexed in the summary."""
         self._check()
         self.flush()
+        self._drain()
         rec = F.record(F.Op.ATTACHMENT, F.attachment_body(log_time, create_time, name, media_type, data))
         self._att_idx.append(F.record(F.Op.ATTACHMENT_INDEX, F.attachment_index_body(
             self._pos, len(rec), log_time, create_time, len(data), name, media_type)))
@@ -351,6 +392,7 @@ class McapWriter:
         self._check()
         try:
             self.flush()
+            self._drain()
             self._write(F.record(F.Op.DATA_END, F.data_end_body(0)))
             start = self._pos
             groups: List[Tuple[int, List[bytes]]] = [
@@ -380,6 +422,8 @@ class McapWriter:
             os.fsync(self._f.fileno())
             self._f.close()
             os.replace(self._tmp, self.path)
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
         except BaseException:
             self.abort()
             raise
@@ -393,6 +437,9 @@ class McapWriter:
         if self._closed:
             return
         self._closed = True
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._inflight.clear()
         try:
             self._f.close()
         finally:
