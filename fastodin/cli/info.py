@@ -168,7 +168,7 @@ def _tag(key: str, v: Any) -> str:
     >>> _tag("started_unix", 1712345678.5), _tag("site", "lab")
     ('1712345678.5 (2024-04-05T19:34:38.500Z)', '"lab"')
     """
-    text = json.dumps(v)
+    text = _short(json.dumps(v))
     iso = iso_time(v) if key.endswith("_unix") else None
     return f"{text} ({iso})" if iso else text
 
