@@ -161,6 +161,7 @@ def mcap_channels(ar: Any) -> Dict[str, Dict[str, Any]]:
         except (KeyError, TypeError, ValueError):
             continue
         out[c["channel"]] = {"topic": str(c.get("topic", c["channel"])),
+                             "companion": c.get("companion") if isinstance(c.get("companion"), str) else None,
                              "message_encoding": str(c.get("message_encoding", RAW_ENCODING)),
                              "schema": (str(s.get("name", "")), str(s.get("encoding", "")), sdata) if s else None,
                              "metadata": {str(k): str(v) for k, v in (c.get("metadata") or {}).items()}}
@@ -216,12 +217,14 @@ class Batch:
     ``encoding``, ``schema`` ((name, encoding, data) or None), ``metadata``, ``ns`` (u64 log times),
     ``tokens`` (payloads), ``sequence`` (u32 or None), ``omitted`` (JSON values left out)."""
 
-    __slots__ = ("key", "encoding", "schema", "metadata", "ns", "tokens", "sequence", "omitted")
+    __slots__ = ("key", "encoding", "schema", "metadata", "ns", "tokens", "sequence", "omitted", "publish")
 
     def __init__(self, key: Any, encoding: str, schema: Optional[Tuple[str, str, bytes]], metadata: Dict[str, str],
-                 ns: np.ndarray, tokens: Tokens, sequence: Optional[np.ndarray] = None) -> None:
+                 ns: np.ndarray, tokens: Tokens, sequence: Optional[np.ndarray] = None,
+                 publish: Optional[np.ndarray] = None) -> None:
         self.key, self.encoding, self.schema, self.metadata = key, encoding, schema, metadata
         self.ns, self.tokens, self.sequence, self.omitted = ns, tokens, sequence, tokens.omitted
+        self.publish = publish      # u64 publish times (None: the log times)
 
 
 def _json(p: ChannelPlan, key: Any, obj: Obj, ns: np.ndarray, n: int, seq: Optional[np.ndarray] = None) -> Batch:
@@ -231,14 +234,19 @@ def _json(p: ChannelPlan, key: Any, obj: Obj, ns: np.ndarray, n: int, seq: Optio
     return Batch(key, "json", (p.name, "jsonschema", sch), {"fastodin.channel": p.name}, ns, encode(obj, n), seq)
 
 
-def channel_batches(p: ChannelPlan, ns: np.ndarray, keep: np.ndarray, v: Any, odin: Optional[OdinSets]) -> List[Batch]:
+def channel_batches(p: ChannelPlan, ns: np.ndarray, keep: np.ndarray, v: Any, odin: Optional[OdinSets],
+                    extra: Any = None) -> List[Batch]:
     """The messages of one window of channel ``p``: ``ns`` the log times of the records ``keep``
-    selects from ``v`` (``Archive.read`` values)."""
+    selects from ``v`` (``Archive.read`` values); ``extra``: the window's companion records of an
+    imported channel (sequence, publish_time), one per record of ``v``."""
     kv = v[keep] if not keep.all() else v
     n = int(ns.shape[0])
     meta = {"fastodin.channel": p.name}
     if p.kind == "mcap":
-        return [Batch(None, p.kw["message_encoding"], p.kw["schema"], p.kw["metadata"], ns, raw_tokens(kv))]
+        seq = pub = None
+        if extra is not None and extra.shape[0] == keep.shape[0] and extra.dtype.names == ("sequence", "publish_time"):
+            seq, pub = extra["sequence"][keep].astype(np.uint32), extra["publish_time"][keep].astype(np.uint64)
+        return [Batch(None, p.kw["message_encoding"], p.kw["schema"], p.kw["metadata"], ns, raw_tokens(kv), seq, pub)]
     if p.kind == "raw":
         return [Batch(None, RAW_ENCODING, None, meta, ns, raw_tokens(kv))]
     if p.kind == "layout":

@@ -59,6 +59,9 @@ def export_mcap(source: Union[str, "os.PathLike[str]"], out: Union[str, "os.Path
                         {cid for e in ar.frames for cid in e.channels})}, key=lambda n: (n != "0", ar.ids.get(n, 0), n))
         imported = mcap_channels(ar)
         tag = (ar.tags or {}).get(IMPORT_TAG) if isinstance((ar.tags or {}).get(IMPORT_TAG), dict) else None
+        for c in imported.values():
+            if c["companion"] in names:
+                names.remove(c["companion"])
         att = tag.get("attachment_channel") if tag else None
         if att in names and isinstance(tag.get("attachments"), list):
             names.remove(att)       # an import's attachments go back as Attachment records
@@ -84,9 +87,11 @@ def export_mcap(source: Union[str, "os.PathLike[str]"], out: Union[str, "os.Path
                     ns, keep = times.ns(t)
                     if not keep.any():
                         continue
-                    for b in channel_batches(p, ns, keep, v, odin):
+                    extra = ar.read(p.kw["companion"], lo, hi)[1] if p.kw.get("companion") in ar.ids else None
+                    for b in channel_batches(p, ns, keep, v, odin, extra):
                         cid = _register(w, p, b)
-                        w.add_messages(cid, b.ns, b.tokens.buf, b.tokens.starts, b.tokens.lens, sequence=b.sequence)
+                        w.add_messages(cid, b.ns, b.tokens.buf, b.tokens.starts, b.tokens.lens, sequence=b.sequence,
+                                       publish_time=b.publish)
                         p.messages += int(b.ns.shape[0])
                         omitted += b.omitted
                 w.flush()

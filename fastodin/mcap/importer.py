@@ -5,7 +5,9 @@ exact origin is the first message's ``log_time``; each record time is ``log_time
 exact while it is below 2**53 ns (104 days), so exporting the archive back gives every
 ``log_time`` exactly.  Schemas, channel definitions, the Header, metadata records and attachments
 are kept in the file tag ``mcap``; each metadata record is also a file tag of its own name; each
-attachment is a record of the channel the tag names.  What cannot be carried (private or unknown
+attachment is a record of the channel the tag names; a channel whose messages have a
+``publish_time`` other than their ``log_time`` or a non-zero ``sequence`` gets a companion channel
+(``TOPIC#mcap``: one ``{sequence u32, publish_time u64}`` record per message, in message order).  What cannot be carried (private or unknown
 records, a cut-off tail, inexact times) is counted in the report, never dropped silently.
 
 >>> import os, tempfile, numpy as np
@@ -31,7 +33,7 @@ from . import _format as F
 from .export import IMPORT_TAG
 from .reader import McapReader, MessageBatch
 
-__all__ = ["import_mcap", "ATTACHMENT_CHANNEL"]
+__all__ = ["import_mcap", "ATTACHMENT_CHANNEL", "COMPANION"]
 
 #: channel that holds an MCAP file's attachments (made unique if a topic has that name)
 ATTACHMENT_CHANNEL = "mcap/attachments"
@@ -58,6 +60,8 @@ class _Import:
         self.tag: Dict[str, Any] = {"version": 1, "profile": "", "library": "", "schemas": {}, "channels": {},
                                     "metadata": [], "attachments": []}
         self.meta_tags: List[Any] = []
+        self.companions: set = set()              # MCAP channel ids that get a companion channel
+        self.comp_names: Dict[int, str] = {}
         self.messages = 0
         self.inexact = 0
         self.pending_att: List[Any] = []
@@ -76,6 +80,11 @@ class _Import:
         self.names[ch.id] = name
         self.tag["channels"][str(ch.id)] = {"topic": ch.topic, "channel": name, "message_encoding": ch.message_encoding,
                                             "schema_id": ch.schema_id, "metadata": dict(ch.metadata)}
+        if ch.id in self.companions:    # sequence and publish_time of every message, in message order
+            comp = _unique(f"{name}#mcap", self.used, str(ch.id))
+            self.used.add(comp)
+            self.comp_names[ch.id] = comp
+            self.tag["channels"][str(ch.id)]["companion"] = comp
 
     def schema(self, s: Any) -> None:
         self.tag["schemas"][str(s.id)] = {"name": s.name, "encoding": s.encoding,
@@ -103,6 +112,12 @@ class _Import:
                 mv = b.buf
                 for t, o, n in zip(raw[sel].tolist(), offs.tolist(), lens.tolist()):
                     write(t, name, mv[o:o + n])
+            comp = self.comp_names.get(c)
+            if comp is not None:
+                extra = np.empty(sel.shape[0], COMPANION)
+                extra["sequence"] = b.sequence[sel]
+                extra["publish_time"] = b.publish_time[sel]
+                w.write_many(raw[sel], comp, extra)
             self.messages += int(sel.shape[0])
 
     def attachment(self, a: Any) -> None:
@@ -125,6 +140,25 @@ class _Import:
         w.set_tag(IMPORT_TAG, self.tag)     # last: the file metadata grows once
 
 
+#: the layout of a companion record: what a message has besides its log time and bytes
+COMPANION = np.dtype([("sequence", "<u4"), ("publish_time", "<u8")])
+
+
+def _needs_companion(r: McapReader) -> set:
+    """Channels with a message whose ``publish_time`` differs from its ``log_time`` or whose
+    ``sequence`` is not 0 (a first pass; a damaged file is reported by the second)."""
+    out: set = set()
+    try:
+        for kind, b in r.records():
+            if kind == "messages":
+                m = (b.publish_time != b.log_time) | (b.sequence != 0)
+                if m.any():
+                    out.update(np.unique(b.channel[m]).tolist())
+    except Exception:  # noqa: BLE001 - the import pass raises the error properly
+        pass
+    return out
+
+
 def import_mcap(src: Union[str, "os.PathLike[str]"], out: Union[str, "os.PathLike[str]"], *, preset: str = "light",
                 force: bool = False, max_chunk_size: int = F.DEFAULT_MAX_CHUNK_SIZE) -> Dict[str, Any]:
     """Convert the MCAP file ``src`` into the archive ``out`` (written as ``out.part``, renamed when
@@ -137,6 +171,7 @@ def import_mcap(src: Union[str, "os.PathLike[str]"], out: Union[str, "os.PathLik
     tmp = out + ".part"
     r = McapReader(src, max_chunk_size=max_chunk_size)
     job = _Import(tmp, preset, src)
+    job.companions = _needs_companion(McapReader(src, max_chunk_size=max_chunk_size))
     try:
         for kind, x in r.records():
             if kind == "messages":
