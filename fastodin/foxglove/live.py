@@ -21,8 +21,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 import orjson
 
-from ..mcap.channels import (RAW_ENCODING, Batch, ChannelPlan, OdinSets, Times, channel_batches, mcap_channels,
-                             plan_channels, time_windows)
+from ..mcap.channels import (RAW_ENCODING, Batch, ChannelPlan, OdinSets, Times, channel_batches, select_channels,
+                             time_windows)
 from ..mcap.jsonmsg import Tokens
 from .protocol import ws_schema
 from .server import FoxgloveServer
@@ -89,12 +89,7 @@ def replay_archive(path: str, server: FoxgloveServer, *, channels: Any = None, s
         lo0 = tb.raw_from_seconds(start) if tb is not None else start
         hi0 = tb.raw_from_seconds(end) if tb is not None else end
         ids = ar.channel_ids(channels)
-        names = sorted({ar.names.get(c, "0" if c == 0 else f"#{c}") for c in (ids if ids is not None else
-                        {cid for e in ar.frames for cid in e.channels})}, key=lambda n: (n != "0", ar.ids.get(n, 0), n))
-        tag = (ar.tags or {}).get("mcap") if isinstance((ar.tags or {}).get("mcap"), dict) else None
-        att = tag.get("attachment_channel") if tag else None
-        names = [n for n in names if n != att]
-        plans = plan_channels(ar, names, mcap_channels(ar))
+        plans = select_channels(ar, ids)[0]
         odin = OdinSets(ar) if any(p.kind == "odin-set" for p in plans) else None
         times = Times(tb, 0)
         cmap = ChannelMap(server)

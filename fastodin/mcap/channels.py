@@ -23,7 +23,7 @@ from ..timebase import TimeBase, seconds_to_ns
 from .jsonmsg import Obj, ObjectColumn, Tokens, columns_obj, encode, fields_of, json_schema, plain_value
 
 __all__ = ["IMPORT_TAG", "RAW_ENCODING", "META_TOPIC", "Times", "OdinSets", "ChannelPlan", "Batch",
-           "plan_channels", "mcap_channels", "time_windows", "channel_batches", "raw_tokens"]
+           "plan_channels", "mcap_channels", "select_channels", "time_windows", "channel_batches", "raw_tokens"]
 
 #: the file tag an MCAP import writes (spec/mcap.md §5)
 IMPORT_TAG = "mcap"
@@ -188,6 +188,23 @@ def plan_channels(ar: Any, names: List[str], imported: Dict[str, Dict[str, Any]]
         else:
             plans.append(ChannelPlan(name, "raw"))
     return plans
+
+
+def select_channels(ar: Any, ids: Optional[set]) -> Tuple[List[ChannelPlan], Optional[Dict[str, Any]], Optional[str]]:
+    """The plans of the channels ``ids`` selects (None: all), id 0 first then by id; an import's
+    companion and attachment channels are not channels of their own.  Returns (plans, the import
+    tag or None, the attachment channel or None)."""
+    names = sorted({ar.names.get(c, "0" if c == 0 else f"#{c}") for c in (ids if ids is not None else
+                    {cid for e in ar.frames for cid in e.channels})}, key=lambda n: (n != "0", ar.ids.get(n, 0), n))
+    imported = mcap_channels(ar)
+    tag = (ar.tags or {}).get(IMPORT_TAG)
+    tag = tag if isinstance(tag, dict) else None
+    hidden = {c["companion"] for c in imported.values() if c["companion"]}
+    att = tag.get("attachment_channel") if tag else None
+    if not (att in names and isinstance(tag.get("attachments"), list)):   # type: ignore[union-attr]
+        att = None
+    names = [n for n in names if n not in hidden and n != att]
+    return plan_channels(ar, names, imported), tag, att
 
 
 def time_windows(ar: Any, ids: Optional[set], start: Optional[float], end: Optional[float],

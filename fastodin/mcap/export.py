@@ -26,7 +26,7 @@ import orjson
 
 from ..errors import UsageError
 from .channels import (IMPORT_TAG, META_TOPIC, RAW_ENCODING, Batch, ChannelPlan, OdinSets, Times, channel_batches,
-                       mcap_channels, plan_channels, raw_tokens, time_windows)
+                       raw_tokens, select_channels, time_windows)
 from .writer import DEFAULT_CHUNK_SIZE, McapWriter
 
 __all__ = ["export_mcap", "IMPORT_TAG", "RAW_ENCODING", "META_TOPIC", "WINDOW_RECORDS"]
@@ -55,19 +55,7 @@ def export_mcap(source: Union[str, "os.PathLike[str]"], out: Union[str, "os.Path
         raw_start = tb.raw_from_seconds(start) if tb is not None else start
         raw_end = tb.raw_from_seconds(end) if tb is not None else end
         ids = ar.channel_ids(channels)
-        names = sorted({ar.names.get(c, "0" if c == 0 else f"#{c}") for c in (ids if ids is not None else
-                        {cid for e in ar.frames for cid in e.channels})}, key=lambda n: (n != "0", ar.ids.get(n, 0), n))
-        imported = mcap_channels(ar)
-        tag = (ar.tags or {}).get(IMPORT_TAG) if isinstance((ar.tags or {}).get(IMPORT_TAG), dict) else None
-        for c in imported.values():
-            if c["companion"] in names:
-                names.remove(c["companion"])
-        att = tag.get("attachment_channel") if tag else None
-        if att in names and isinstance(tag.get("attachments"), list):
-            names.remove(att)       # an import's attachments go back as Attachment records
-        else:
-            att = None
-        plans = plan_channels(ar, names, imported)
+        plans, tag, att = select_channels(ar, ids)
         times = Times(tb, int(round(time_offset * 1e9)))
         odin = OdinSets(ar) if any(p.kind == "odin-set" for p in plans) else None
         w = McapWriter(out, chunk_size=chunk_size, compression=compression, level=level, force=force,

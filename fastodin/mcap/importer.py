@@ -7,8 +7,9 @@ exact while it is below 2**53 ns (104 days), so exporting the archive back gives
 are kept in the file tag ``mcap``; each metadata record is also a file tag of its own name; each
 attachment is a record of the channel the tag names; a channel whose messages have a
 ``publish_time`` other than their ``log_time`` or a non-zero ``sequence`` gets a companion channel
-(``TOPIC#mcap``: one ``{sequence u32, publish_time u64}`` record per message, in message order).  What cannot be carried (private or unknown
-records, a cut-off tail, inexact times) is counted in the report, never dropped silently.
+(``TOPIC#mcap``: one ``{sequence u32, publish_time u64}`` record per message, in message order).
+What cannot be carried (private or unknown records, a cut-off tail, inexact times) is counted in
+the report, never dropped silently.
 
 >>> import os, tempfile, numpy as np
 >>> from fastodin.mcap.writer import McapWriter
