@@ -100,8 +100,8 @@ def replay_archive(path: str, server: FoxgloveServer, *, channels: Any = None, s
                          if cid in (ar.channel_ids(sel) or ()) and c[2] == c[2]), default=None)
             if first is None:
                 continue
-            lo = first if lo0 is None else max(first, lo0)
-            t, v = ar.read(sel, lo, np.nextafter(lo, math.inf) if math.isfinite(lo) else None)
+            t_lo = first if lo0 is None else max(first, lo0)
+            t, v = ar.read(sel, t_lo, np.nextafter(t_lo, math.inf) if math.isfinite(t_lo) else None)
             if t.shape[0]:
                 ns, keep = times.ns(t)
                 if keep.any():
@@ -246,8 +246,8 @@ class LiveTee:
                 plan = self._known[name] = self._plan(name)
             if name not in self._ws:          # first sighting: advertise from one record
                 recs = recs[-1:]
-            t = np.maximum(np.array([r[0] for r in recs], np.float64), 0.0)
-            ns, keep = Times(None, 0).ns(t)
+            tt = np.maximum(np.array([r[0] for r in recs], np.float64), 0.0)
+            ns, keep = Times(None, 0).ns(tt)
             if not keep.any():
                 continue
             if plan.kind == "layout":
@@ -261,7 +261,7 @@ class LiveTee:
             else:
                 v = np.empty(len(recs), object)
                 v[:] = [r[1] for r in recs]
-                odin = _LiveSets(self._defs, self._cps, name) if plan.kind == "odin-set" else None
+                odin: Any = _LiveSets(self._defs, self._cps, name) if plan.kind == "odin-set" else None
                 batches = channel_batches(plan, ns, keep, v, odin)
             for b in batches:
                 cid, msgs = self._cmap.publish(name, name, b)

@@ -91,9 +91,13 @@ class FoxgloveServer:
 
     def close(self) -> None:
         """Close every connection (code 1001, going away) and stop serving."""
-        loop = self._loop
-        if loop is not None and self._stop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(lambda: self._stop.done() or self._stop.set_result(None))
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not loop.is_closed():
+            def done() -> None:
+                if not stop.done():
+                    stop.set_result(None)
+
+            loop.call_soon_threadsafe(done)
         if self._thread is not None:
             self._thread.join(10)
             self._thread = None

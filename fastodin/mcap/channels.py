@@ -32,8 +32,9 @@ RAW_ENCODING = "octet-stream"
 #: MCAP topic of the id-0 metadata records
 META_TOPIC = "fastodin/metadata"
 _EVENT = struct.Struct("<BHBIH")
-_VAR_SCHEMA = {"string": {"type": "string"}, "bytes": {"type": "string", "contentEncoding": "base64"},
-               "audio": {"type": "array", "items": {"type": "number"}}}
+_VAR_SCHEMA: Dict[str, Dict[str, Any]] = {
+    "string": {"type": "string"}, "bytes": {"type": "string", "contentEncoding": "base64"},
+    "audio": {"type": "array", "items": {"type": "number"}}}
 _META_SCHEMA = orjson.dumps({"title": "fastodin id-0 metadata", "type": "object", "properties": {}})
 
 
@@ -55,7 +56,7 @@ class Times:
         self.nan += int(nan.sum())
         self.inf += int((~fin & ~nan).sum())
         tf = np.where(fin, t, 0.0)
-        if self.tb is not None:            # integer ns since an exact origin
+        if self.tb is not None and self.tb.origin_ns is not None:     # integer ns since an exact origin
             base = self.tb.origin_ns + self.offset_ns
             d = np.rint(tf) if self.tb.base == 1e-9 else np.rint(tf * (self.tb.base * 1e9))
             neg = fin & (d < float(-base))

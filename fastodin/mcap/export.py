@@ -83,7 +83,7 @@ def export_mcap(source: Union[str, "os.PathLike[str]"], out: Union[str, "os.Path
                         p.messages += int(b.ns.shape[0])
                         omitted += b.omitted
                 w.flush()
-            if att is not None:
+            if att is not None and tag is not None:
                 _attachments(w, ar, att, tag["attachments"], raw_start, raw_end)
             _metadata(w, ar, tag)
             summary = w.close()

@@ -103,7 +103,7 @@ def _nest(items: List[Tuple[str, Node]]) -> Obj:
 
 
 def _struct(arr: np.ndarray) -> Obj:
-    return columns_obj([(name, arr[name]) for name in arr.dtype.names])
+    return columns_obj([(name, arr[name]) for name in arr.dtype.names or ()])
 
 
 def columns_obj(items: List[Tuple[str, Any]]) -> Obj:

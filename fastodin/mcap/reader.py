@@ -182,13 +182,13 @@ class McapReader:
                 self.complete = True
                 return
             elif op == Op.SCHEMA:
-                got = self._schema(c)
-                if got is not None:
-                    yield "schema", got
+                sch = self._schema(c)
+                if sch is not None:
+                    yield "schema", sch
             elif op == Op.CHANNEL:
-                got = self._channel(c)
-                if got is not None:
-                    yield "channel", got
+                chan = self._channel(c)
+                if chan is not None:
+                    yield "channel", chan
             elif op == Op.MESSAGE:
                 if ln < 22:
                     raise DataError(f"{where}: a message record of {ln} bytes (at least 22)", offset=pos, record=k)

@@ -58,7 +58,7 @@ def concat_slices(buf: Any, starts: np.ndarray, lens: np.ndarray) -> bytes:
     """
     if not lens.shape[0]:
         return b""
-    mv = memoryview(buf).cast("B") if not isinstance(buf, np.ndarray) else memoryview(buf.reshape(-1))
+    mv = memoryview(buf).cast("B") if not isinstance(buf, np.ndarray) else memoryview(buf.reshape(-1).data)
     starts = starts.astype(np.int64, copy=False)
     ends = starts + lens.astype(np.int64, copy=False)
     return b"".join(map(mv.__getitem__, map(slice, starts.tolist(), ends.tolist())))
@@ -309,7 +309,7 @@ class McapWriter:
                                    ("buf", src, starts, lens)], n)
             body = prefix + recs.tobytes()
         else:                                              # a few big payloads: one memcpy each
-            mv = memoryview(src.reshape(-1))
+            mv = memoryview(src.reshape(-1).data)
             hbb = hb.tobytes()
             body = prefix + b"".join(x for k, (s0, l0) in enumerate(zip(starts.tolist(), lens.tolist()))
                                      for x in (hbb[31 * k:31 * k + 31], mv[s0:s0 + l0]))
