@@ -280,3 +280,34 @@ def test_cli_export(typed, tmp_path):
                        capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert check_mcap(tmp_path / "v.mcap") == check_mcap(out)
+
+
+def test_variable_layout(tmp_path):
+    path = tmp_path / "var.fastpack.zst"
+    with Writer(path) as w:
+        lay = Layout().scalar("k", "<u2").string("note").blob("blob").audio("mic", 8000, 2, "int16")
+        s = w.create_stream("log", data=lay)
+        s.config(0.0)
+        for k in range(5):
+            s.data(0.1 * k, k, "é" * k, bytes(range(k)), np.arange(4 * k, dtype=np.int16).reshape(-1, 2))
+    export_mcap(path, tmp_path / "var.mcap")
+    got = check_mcap(tmp_path / "var.mcap")["log"]
+    import base64
+
+    assert [d["k"] for _t, d, _s in got] == list(range(5))
+    assert [d["note"] for _t, d, _s in got] == ["é" * k for k in range(5)]
+    assert [base64.b64decode(d["blob"]) for _t, d, _s in got] == [bytes(range(k)) for k in range(5)]
+    assert got[3][1]["mic"] == list(range(12))
+
+
+def test_imported_time_base_is_exact(tmp_path):
+    """An archive with an integer-ns time base exports its exact nanoseconds (no f64-seconds rounding)."""
+    from fastodin.timebase import TimeBase
+
+    tb = TimeBase.from_ns(1_700_000_000_000_000_001)
+    ns = np.array([0, 1, 7, 99 * 86_400 * 10**9 + 3], np.uint64) + np.uint64(tb.origin_ns)
+    path = tmp_path / "tb.fastpack.zst"
+    with Writer(path, time_base=tb) as w:
+        w.write_many(tb.raw_from_ns(ns), "a", np.arange(4.0))
+    export_mcap(path, tmp_path / "tb.mcap")
+    assert [x[0] for x in check_mcap(tmp_path / "tb.mcap")["a"]] == ns.tolist()

@@ -181,3 +181,19 @@ def test_truncated_input_keeps_the_complete_part(tmp_path):
     with open_archive(tmp_path / "b.fastpack.zst") as ar:
         chans = ar.info()["channels"]
         assert sum(chans[c]["count"] for c in rep["channels"]) == rep["messages"]
+
+
+def test_lz4_without_the_extra_is_exit_4(tmp_path):
+    pytest.importorskip("lz4")
+    import os
+
+    src = make_mcap(tmp_path / "in.mcap", "lz4")
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "lz4").mkdir()
+    (shim / "lz4" / "__init__.py").write_text("raise ImportError('hidden for this test')\n")
+    env = dict(os.environ, PYTHONPATH=str(shim))
+    p = subprocess.run([sys.executable, "-m", "fastodin", "convert", str(src), str(tmp_path / "a.fastpack.zst")],
+                       capture_output=True, text=True, env=env)
+    assert p.returncode == 4 and "fastodin[mcap]" in p.stderr, p.stderr
+    assert not (tmp_path / "a.fastpack.zst").exists()
