@@ -197,3 +197,19 @@ def test_lz4_without_the_extra_is_exit_4(tmp_path):
                        capture_output=True, text=True, env=env)
     assert p.returncode == 4 and "fastodin[mcap]" in p.stderr, p.stderr
     assert not (tmp_path / "a.fastpack.zst").exists()
+
+
+def test_recover_and_convert_keep_exact_times(tmp_path):
+    """An imported archive recovered, or converted archive -> archive, still exports every log_time exactly."""
+    from fastodin.archive import recover
+
+    src = make_mcap(tmp_path / "in.mcap")
+    import_mcap(src, tmp_path / "a.fastpack.zst")
+    recover(tmp_path / "a.fastpack.zst", tmp_path / "r.fastpack.zst")
+    p = subprocess.run([sys.executable, "-m", "fastodin", "convert", str(tmp_path / "a.fastpack.zst"),
+                        str(tmp_path / "c.fastpack.zst")], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    want = read_all(src)[1]
+    for name in ("r", "c"):
+        export_mcap(tmp_path / f"{name}.fastpack.zst", tmp_path / f"{name}.mcap")
+        assert read_all(tmp_path / f"{name}.mcap")[1] == want

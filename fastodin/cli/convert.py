@@ -208,11 +208,11 @@ class _ByteOut:
             self.tmp = None
 
 
-def _writer(path: str, preset: Any) -> Any:
+def _writer(path: str, preset: Any, time_base: Any = None) -> Any:
     from ..archive.writer import Writer
 
     try:
-        return Writer(path, preset=preset)
+        return Writer(path, preset=preset, time_base=time_base)
     except OSError as e:
         raise CliError(f"cannot write {path}: {e.strerror or e}", EXIT_IO) from None
 
@@ -511,8 +511,13 @@ def _copy_streams(ar: Any, w: Any) -> None:
 
 
 def _to_archive(ar: Any, args: Any, bar: Progress) -> int:
+    if getattr(ar, "time_base", None) is not None and not getattr(ar, "raw_time", True):
+        from ..archive.reader import open_archive
+
+        with open_archive(ar.path, raw_time=True) as raw:   # exact times (spec/fastpack.md §6.1), base copied
+            return _to_archive(raw, args, bar)
     n = 0
-    with _writer(args.output, args.preset) as w:
+    with _writer(args.output, args.preset, getattr(ar, "time_base", None)) as w:
         for k, v in (ar.tags or {}).items():
             w.set_tag(k, v)
         _copy_streams(ar, w)
