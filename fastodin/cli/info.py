@@ -173,6 +173,16 @@ def _tag(key: str, v: Any) -> str:
     return f"{text} ({iso})" if iso else text
 
 
+def _short(text: str, limit: int = 200) -> str:
+    """A tag value for the text view: long ones (an MCAP import's schemas) cut, with their size
+    (``--json`` has them whole).
+
+    >>> _short("x" * 300, 10)
+    'xxxxxxxxxx... (300 chars)'
+    """
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
+
+
 def _jsonable(o: Any) -> Any:
     if isinstance(o, float) and not math.isfinite(o):
         return None

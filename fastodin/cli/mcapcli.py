@@ -8,7 +8,8 @@ import os
 import sys
 from typing import Any, Dict
 
-from ._util import EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes
+from ._util import EXIT_DATA, EXIT_OK, EXIT_USAGE, CliError, human_bytes
+from .sources import STDIO, check_output
 
 __all__ = ["run_export", "run_import", "is_mcap_file"]
 
@@ -24,19 +25,6 @@ def is_mcap_file(path: str) -> bool:
         return False
 
 
-def _out_ok(path: str, force: bool, src: str) -> None:
-    d = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(d):
-        raise CliError(f"cannot write {path}: directory {d} does not exist", EXIT_IO)
-    if os.path.exists(path):
-        if os.path.exists(src) and os.path.samefile(src, path):
-            raise CliError("IN and OUT are the same file", EXIT_USAGE)
-        if not force:
-            raise CliError(f"{path} exists (use --force to overwrite)", EXIT_IO)
-        if os.path.isdir(path):
-            raise CliError(f"{path} is a directory", EXIT_USAGE)
-
-
 def _skipped_line(sk: Dict[str, int]) -> str:
     parts = [f"{v} {k.replace('_', ' ')}" for k, v in sk.items() if v]
     return ", ".join(parts)
@@ -47,9 +35,11 @@ def run_export(args: Any, out: str) -> int:
     from ..mcap.export import export_mcap
     from .sources import open_input
 
+    if args.file == STDIO:
+        raise CliError("--mcap reads a file (not - standard input): save it first", EXIT_USAGE)
     if args.time_offset is not None and not abs(args.time_offset) < 9e9:
         raise CliError("--time-offset must be a finite number of seconds (|S| < 9e9)", EXIT_USAGE)
-    _out_ok(out, args.force, args.file)
+    check_output(out, args.force, args.file)
     chans = [int(c) if c == "0" else c for c in args.channel] if args.channel else None
     with open_input(args.file, allow_damage=False) as ar:   # the one-line errors for bad input
         if chans is not None and not ar.channel_ids(chans):
@@ -77,7 +67,7 @@ def run_import(args: Any) -> int:
     """``fastodin convert IN.mcap OUT.fastpack.zst``."""
     from ..mcap.importer import import_mcap
 
-    _out_ok(args.output, args.force, args.input)
+    check_output(args.output, args.force, args.input)
     rep = import_mcap(args.input, args.output, preset=args.preset, force=args.force)
     print(f"converted {args.input} (mcap) -> {args.output} (archive): {rep['messages']} messages on "
           f"{len(rep['channels'])} channels, {rep['schemas']} schemas, {len(rep['metadata'])} metadata records, "
