@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 
 from ..mcap.channels import (RAW_ENCODING, Batch, ChannelPlan, OdinSets, Times, channel_batches, select_channels,
-                             time_windows)
+                             time_windows, window_batches)
 from ..mcap.jsonmsg import Tokens
 from .protocol import ws_schema
 from .server import FoxgloveServer
@@ -119,17 +119,8 @@ def replay_archive(path: str, server: FoxgloveServer, *, channels: Any = None, s
         last_time = 0.0
         for lo, hi in time_windows(ar, ids, lo0, hi0, 1 << 16):
             items: List[Tuple[int, int, bytes]] = []
-            for p in plans:
-                sel = int(p.name) if p.name == "0" else p.name
-                if not ar.channel_ids(sel):
-                    continue
-                t, v = ar.read(sel, lo, hi)
-                if not t.shape[0]:
-                    continue
-                ns, keep = times.ns(t)
-                if not keep.any():
-                    continue
-                for b in channel_batches(p, ns, keep, v, odin):
+            for p, _n, batches in window_batches(ar, plans, times, odin, lo, hi):
+                for b in batches:
                     items.extend(cmap.publish(p.name, p.kw.get("topic", p.name), b)[1])
             items.sort(key=lambda x: x[0])
             for ns_k, cid, payload in items:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import math
 import struct
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import orjson
@@ -23,7 +23,8 @@ from ..timebase import TimeBase, seconds_to_ns
 from .jsonmsg import Obj, ObjectColumn, Tokens, columns_obj, encode, fields_of, json_schema, plain_value
 
 __all__ = ["IMPORT_TAG", "RAW_ENCODING", "META_TOPIC", "Times", "OdinSets", "ChannelPlan", "Batch",
-           "plan_channels", "mcap_channels", "select_channels", "time_windows", "channel_batches", "raw_tokens"]
+           "plan_channels", "mcap_channels", "select_channels", "time_windows", "window_batches", "channel_batches",
+           "raw_tokens"]
 
 #: the file tag an MCAP import writes (spec/mcap.md §5)
 IMPORT_TAG = "mcap"
@@ -206,6 +207,27 @@ def select_channels(ar: Any, ids: Optional[set]) -> Tuple[List[ChannelPlan], Opt
         att = None
     names = [n for n in names if n not in hidden and n != att]
     return plan_channels(ar, names, imported), tag, att
+
+
+def window_batches(ar: Any, plans: List[ChannelPlan], times: Times, odin: Optional[OdinSets],
+                   lo: Optional[float], hi: Optional[float]) -> Iterator[Tuple[ChannelPlan, int, List[Batch]]]:
+    """``(plan, records read, batches)`` of every plan with records in the window ``[lo, hi)``
+    (raw times of an archive opened ``raw_time``); records whose time MCAP cannot hold are counted
+    in ``times`` and left out."""
+    for p in plans:
+        sel = int(p.name) if p.name == "0" else p.name
+        if not ar.channel_ids(sel):
+            continue
+        t, v = ar.read(sel, lo, hi)
+        if not t.shape[0]:
+            continue
+        ns, keep = times.ns(t)
+        if not keep.any():
+            yield p, int(t.shape[0]), []
+            continue
+        comp = p.kw.get("companion")
+        extra = ar.read(comp, lo, hi)[1] if comp in ar.ids else None
+        yield p, int(t.shape[0]), channel_batches(p, ns, keep, v, odin, extra)
 
 
 def time_windows(ar: Any, ids: Optional[set], start: Optional[float], end: Optional[float],

@@ -25,8 +25,8 @@ from typing import Any, Dict, List, Optional, Union
 import orjson
 
 from ..errors import UsageError
-from .channels import (IMPORT_TAG, META_TOPIC, RAW_ENCODING, Batch, ChannelPlan, OdinSets, Times, channel_batches,
-                       raw_tokens, select_channels, time_windows)
+from .channels import (IMPORT_TAG, META_TOPIC, RAW_ENCODING, Batch, ChannelPlan, OdinSets, Times, raw_tokens,
+                       select_channels, time_windows, window_batches)
 from .writer import DEFAULT_CHUNK_SIZE, McapWriter
 
 __all__ = ["export_mcap", "IMPORT_TAG", "RAW_ENCODING", "META_TOPIC", "WINDOW_RECORDS"]
@@ -64,19 +64,9 @@ def export_mcap(source: Union[str, "os.PathLike[str]"], out: Union[str, "os.Path
         seen = 0
         try:
             for lo, hi in time_windows(ar, ids, raw_start, raw_end, window):
-                for p in plans:
-                    sel = int(p.name) if p.name == "0" else p.name
-                    if not ar.channel_ids(sel):
-                        continue
-                    t, v = ar.read(sel, lo, hi)
-                    if not t.shape[0]:
-                        continue
-                    seen += t.shape[0]
-                    ns, keep = times.ns(t)
-                    if not keep.any():
-                        continue
-                    extra = ar.read(p.kw["companion"], lo, hi)[1] if p.kw.get("companion") in ar.ids else None
-                    for b in channel_batches(p, ns, keep, v, odin, extra):
+                for p, n_read, batches in window_batches(ar, plans, times, odin, lo, hi):
+                    seen += n_read
+                    for b in batches:
                         cid = _register(w, p, b)
                         w.add_messages(cid, b.ns, b.tokens.buf, b.tokens.starts, b.tokens.lens, sequence=b.sequence,
                                        publish_time=b.publish)
