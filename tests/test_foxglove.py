@@ -282,3 +282,51 @@ def test_record_serves_live(tmp_path):
     assert "foxglove:" in err
     with open_archive(out) as ar:
         assert ar.info()["channels"][topic]["count"] > 0
+
+
+def test_replay_of_an_imported_mcap_keeps_encodings(tmp_path):
+    """Channels that came from MCAP are served in their own encoding (binary schemas base64, as
+    Foxglove wants); a schemaless channel in an encoding Foxglove cannot take is wrapped as JSON bytes."""
+    import base64
+
+    from test_mcap_import import _descriptor_set, make_mcap
+
+    from fastodin.foxglove.live import replay_archive
+    from fastodin.mcap.importer import import_mcap
+
+    src = make_mcap(tmp_path / "in.mcap")
+    import_mcap(src, tmp_path / "a.fastpack.zst")
+    srv = FoxgloveServer(port=0).start()
+    try:
+        got = {}
+        th = threading.Thread(target=lambda: got.update(replay_archive(str(tmp_path / "a.fastpack.zst"), srv,
+                                                                       speed=0, wait=DEADLINE)))
+        th.start()
+        # max_queue=None: the client reads everything in, so its close handshake is not stuck behind
+        # unread messages (websockets' client stops reading when its queue is full)
+        with connect(f"ws://127.0.0.1:{srv.port}", subprotocols=[SUBPROTOCOL], open_timeout=DEADLINE,
+                     max_queue=None) as ws:
+            chans = {}
+
+            def adv(m):
+                if isinstance(m, str):
+                    d = orjson.loads(m)
+                    for c in d.get("channels", []) if d["op"] == "advertise" else []:
+                        chans[c["topic"]] = c
+                return True if {"/proto", "/free", "/point"} <= set(chans) else None
+
+            _until(ws, adv, "the imported channels")
+            assert "/proto#mcap" not in chans and "mcap/attachments" not in chans
+            pb = chans["/proto"]
+            assert pb["encoding"] == "protobuf" and pb["schemaEncoding"] == "protobuf"
+            assert base64.b64decode(pb["schema"]) == _descriptor_set() and pb["schemaName"] == "demo.P"
+            free = chans["/free"]
+            assert free["encoding"] == "json" and "contentEncoding" in free["schema"]
+            ws.send(orjson.dumps({"op": "subscribe", "subscriptions": [{"id": 1, "channelId": free["id"]}]}).decode())
+            first = _until(ws, lambda m: orjson.loads(m[13:]) if isinstance(m, bytes) and m[0] == 1 else None,
+                           "a /free message")
+            assert set(first) == {"size", "data"} and len(base64.b64decode(first["data"])) == first["size"]
+        th.join(DEADLINE)
+        assert got["messages"] > 0
+    finally:
+        srv.close()
