@@ -30,6 +30,7 @@ __all__ = [
     "TimestampOrderError",
     "UsageError",
     "WriterError",
+    "MissingDependency",
 ]
 
 
@@ -122,3 +123,13 @@ class TimestampOrderError(FastOdinError, ValueError):
 
 class WriterError(FastOdinError):
     """An archive writer's background compression thread failed; the archive is left as a crashed file."""
+
+
+class MissingDependency(FastOdinError, ImportError):
+    """An optional package is needed (``package``) and missing: ``pip install 'fastodin[extra]'``
+    (the command line exits 4)."""
+
+    def __init__(self, message: str, *, package: str = "", extra: str = "") -> None:
+        super().__init__(message)
+        self.package = package
+        self.extra = extra

@@ -36,6 +36,7 @@ from ..codec import Record
 from ..columns import scan
 from ..errors import ChecksumError, CorruptFrameError, DataError, LimitError, TruncatedError, UsageError
 from ..metadata import decode_meta
+from ..timebase import TIME_KEY, TimeBase
 from .index import INDEX_TAG, KIND_CONSOLIDATED, KIND_FRAME, FrameEntry, parse_index_payload
 from .layout import Layout
 from .seekable import (INDEX_MAGIC, SEEKABLE_FOOTER_MAGIC, ZSTD_MAGIC, is_skippable, parse_footer,
@@ -80,19 +81,23 @@ class Damage:
         return None if self.entry is None else self.entry.data_records
 
 
-def open_archive(path: Union[str, "os.PathLike[str]"], *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> "Archive":
+def open_archive(path: Union[str, "os.PathLike[str]"], *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+                 raw_time: bool = False) -> "Archive":
     """Open an archive or a raw ``.fastpack`` file (decided by content), or a JPack tree (a
     directory, a ``.jpack`` file: :func:`fastodin.jpack.open_tree`).
 
     A crashed archive (no seek table) opens with every complete frame; a partial last frame is
     reported in ``Archive.damage``.  A frame that cannot be decoded *and* has no index entry raises
     CorruptFrameError (use :func:`fastodin.archive.recover`).
+
+    A file that declares a time base (``Archive.time_base``, spec/fastpack.md §6.1) is read in
+    seconds (times, bounds and index statistics); ``raw_time=True`` gives the stored raw times.
     """
     from ..jpack import is_jpack, open_tree
 
     if is_jpack(path):
         return open_tree(path, max_frame_size=max_frame_size)
-    return Archive(path, max_frame_size=max_frame_size)
+    return Archive(path, max_frame_size=max_frame_size, raw_time=raw_time)
 
 
 def _rows(data: Any, offs: np.ndarray, L: int) -> np.ndarray:
@@ -186,7 +191,7 @@ class Archive:
     """
 
     def __init__(self, path: Union[str, "os.PathLike[str]"], *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-                 _lenient: bool = False) -> None:
+                 _lenient: bool = False, raw_time: bool = False) -> None:
         self.path = os.fspath(path)
         self._max = max_frame_size
         self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
@@ -204,6 +209,10 @@ class Archive:
         self.complete = False
         self.container: Optional[str] = None   # "jpack": the stream was decoded from a JPack tree
         self.file_meta: Dict[str, Any] = {}
+        #: the declared time base (None: times are seconds); applied unless ``raw_time``
+        self.time_base: Optional[TimeBase] = None
+        self.raw_time = raw_time
+        self._seconds: Optional[TimeBase] = None
         self._by_channel: Dict[frozenset, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._name_table: Optional[np.ndarray] = None
@@ -228,6 +237,7 @@ class Archive:
                 self.format = "fastpack"
                 self._open_raw()
             self._apply_index()
+            self._apply_time_base()
         except BaseException:
             os.close(self._fd)
             raise
@@ -642,6 +652,11 @@ class Archive:
                 kind = m.get("fastodin")
                 if kind == "file":
                     self.file_meta = m
+                    try:
+                        self.time_base = TimeBase.from_meta(m.get(TIME_KEY))
+                    except DataError as exc:
+                        self.notes.append(f"file metadata: {exc}; times read as stored")
+                        self.time_base = None
                     self.tags = dict(m.get("tags") or {})
                 elif kind == "stream" and isinstance(m.get("id"), str):
                     self.streams[m["id"]] = m
@@ -724,9 +739,20 @@ class Archive:
             for _e, f in pending:
                 f.cancel()
 
+    def _apply_time_base(self) -> None:
+        """Index time statistics in seconds (the conversion is monotonic, so pruning, ``info``
+        and ``at`` agree with the converted record times)."""
+        tb = self._seconds = self.time_base if not self.raw_time else None
+        if tb is None:
+            return
+        for e in self.frames:
+            e.t_min, e.t_max = tb.seconds(e.t_min), tb.seconds(e.t_max)
+            e.channels = {c: (v[0], v[1], tb.seconds(v[2]), tb.seconds(v[3])) for c, v in e.channels.items()}
+
     def frame_columns(self, entry: FrameEntry, data: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(time, id, payload offset, payload length)`` arrays of the user records of one frame
         (definitions and the writer's metadata removed), ``data`` being :meth:`frame_data`.
+        Times are seconds when the file declares a time base (unless opened ``raw_time``).
         Raises CorruptFrameError if the frame does not hold exactly the records its index says.
         Ids are reader ids (``names`` keys); in a raw file an id that a namespace reset re-bound
         to another name has a virtual id above 2**32 (its file id is ``id & 0xFFFFFFFF``).
@@ -741,6 +767,13 @@ class Archive:
         >>> t.tolist(), [ar.names[k] for k in i.tolist()], n.tolist()
         ([1.5], ['x'], [4])
         """
+        t, i, o, n = self._frame_columns_raw(entry, data)
+        if self._seconds is not None:
+            t = self._seconds.seconds(t)
+        return t, i, o, n
+
+    def _frame_columns_raw(self, entry: FrameEntry, data: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`frame_columns` with the times as stored."""
         e = entry
         remap = e.remap
         fast = self._uniform_columns(e, data) if remap is None else None

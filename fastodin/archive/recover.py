@@ -74,12 +74,13 @@ def recover(src: Union[str, "os.PathLike[str]"], dst: Union[str, "os.PathLike[st
     from ..jpack import is_jpack, open_tree
 
     rep = RecoveryReport()
-    ar = open_tree(src) if is_jpack(src) else Archive(src, _lenient=True)
+    ar = open_tree(src) if is_jpack(src) else Archive(src, _lenient=True, raw_time=True)   # times as stored
+    sec = ar.time_base.seconds if ar.time_base is not None else (lambda x: x)
     try:
         for d in ar.damage:
             e = d.entry
             if e is not None:
-                rep._lose(e.frame_no, e.data_offset, e.data_records, e.t_min, e.t_max, d.reason)
+                rep._lose(e.frame_no, e.data_offset, e.data_records, sec(e.t_min), sec(e.t_max), d.reason)
             else:
                 rep._lose(None, d.offset, None, None, None, d.reason)   # no index entry: count unknown
             if d.length or e is not None:
@@ -87,7 +88,7 @@ def recover(src: Union[str, "os.PathLike[str]"], dst: Union[str, "os.PathLike[st
         pre = preset if preset is not None else (ar.file_meta.get("preset") or DEFAULT_PRESET)
         if preset is None and isinstance(pre, str) and pre not in PRESETS:
             pre = DEFAULT_PRESET
-        with Writer(dst, preset=pre) as w:
+        with Writer(dst, preset=pre, time_base=ar.time_base) as w:
             for k, v in ar.tags.items():
                 w.set_tag(k, v)
             for e in ar.frames:
@@ -106,7 +107,7 @@ def recover(src: Union[str, "os.PathLike[str]"], dst: Union[str, "os.PathLike[st
                     t, i, o, n = ar.frame_columns(e, data)
                 except DataError as exc:
                     rep.frames_lost += 1
-                    rep._lose(e.frame_no, e.data_offset, e.data_records, e.t_min, e.t_max, str(exc))
+                    rep._lose(e.frame_no, e.data_offset, e.data_records, sec(e.t_min), sec(e.t_max), str(exc))
                     continue
                 rep.frames_saved += 1
                 mv = memoryview(data)

@@ -34,6 +34,7 @@ from ..wire import HEADER as _HDR
 from ..errors import LimitError, TimestampOrderError, UsageError, WriterError
 from ..metadata import encode_meta
 from ..namespace import Namespace, name_to_bytes
+from ..timebase import TIME_KEY, TimeBase
 from .index import FrameEntry, consolidated_payload, entry_payload
 from .layout import Layout
 from .seekable import INDEX_MAGIC, build_seek_table, skippable_frame
@@ -151,7 +152,9 @@ class Writer:
     what a crash can lose).  ``queue_frames``: frames waiting for the compression thread before
     writers block (backpressure).  ``large_payload``: payloads of at least this many bytes put a
     new channel in frames of its own.  ``compress_threads``: frames compressed at once (zstd releases
-    the GIL; frames are still written in order).  A Writer is used from one thread; its own
+    the GIL; frames are still written in order).  ``time_base`` (a :class:`~fastodin.timebase.TimeBase`):
+    record times are raw multiples of it (e.g. integer nanoseconds since an exact origin), declared
+    in the file metadata; readers return seconds.  A Writer is used from one thread; its own
     threads compress, write and cut frames every ``flush_interval``.
 
     >>> import os, tempfile
@@ -166,7 +169,7 @@ class Writer:
     def __init__(self, path: Union[str, "os.PathLike[str]"], preset: Union[str, int] = DEFAULT_PRESET, *,
                  frame_size: int = DEFAULT_FRAME_SIZE, flush_interval: Optional[float] = DEFAULT_FLUSH_INTERVAL,
                  queue_frames: int = 4, large_payload: int = DEFAULT_LARGE_PAYLOAD,
-                 compress_threads: int = 2) -> None:
+                 compress_threads: int = 2, time_base: Optional[TimeBase] = None) -> None:
         self.preset, self.level = _level(preset, PRESETS[DEFAULT_PRESET])
         if not isinstance(frame_size, int) or frame_size < 1024:
             raise UsageError(f"frame_size must be an int >= 1024, not {frame_size!r}")
@@ -174,6 +177,9 @@ class Writer:
             raise UsageError(f"flush_interval must be > 0 seconds or None, not {flush_interval!r}")
         if queue_frames < 1:
             raise UsageError("queue_frames must be >= 1")
+        if time_base is not None and not isinstance(time_base, TimeBase):
+            raise UsageError(f"time_base must be a fastodin.timebase.TimeBase, not {type(time_base).__name__}")
+        self.time_base = time_base
         self.path = os.fspath(path)
         self._frame_size = frame_size
         self._large = large_payload
@@ -455,8 +461,11 @@ class Writer:
         return self._meta_seq
 
     def _file_meta(self) -> bytes:
-        return encode_meta({"fastodin": "file", "version": FORMAT_VERSION, "seq": self._seq(), "tags": self._tags,
-                            "preset": self.preset, "level": self.level})
+        m = {"fastodin": "file", "version": FORMAT_VERSION, "seq": self._seq(), "tags": self._tags,
+             "preset": self.preset, "level": self.level}
+        if self.time_base is not None:   # spec/fastpack.md §6: record times are raw multiples of a base
+            m[TIME_KEY] = self.time_base.to_meta()
+        return encode_meta(m)
 
     def _start(self, g: _Group, t: float) -> None:
         self._started = True

@@ -15,7 +15,7 @@ import sys
 import traceback
 from typing import Optional, Sequence, Tuple
 
-from ._util import (EXIT_CODES_HELP, EXIT_DATA, EXIT_INTERRUPT, EXIT_IO, EXIT_OK, EXIT_USAGE,
+from ._util import (EXIT_CODES_HELP, EXIT_DATA, EXIT_DEP, EXIT_INTERRUPT, EXIT_IO, EXIT_OK, EXIT_USAGE,
                     CliError, one_line)
 
 __all__ = ["main", "build_parser", "describe_error"]
@@ -113,10 +113,12 @@ def describe_error(e: BaseException, command: str) -> Tuple[str, int]:
     ('fastodin info: error: No such file or directory: x.zst', 3)
     """
     prog = f"{PROG} {command}"
-    from ..errors import DataError, FastOdinError, UsageError
+    from ..errors import DataError, FastOdinError, MissingDependency, UsageError
 
     if isinstance(e, CliError):
         return f"{prog}: error: {one_line(e)}", e.code
+    if isinstance(e, MissingDependency):     # an optional extra is not installed
+        return f"{prog}: error: {one_line(e)}", EXIT_DEP
     if isinstance(e, UsageError):
         return f"{prog}: error: {one_line(e)}", EXIT_USAGE
     if isinstance(e, (DataError, FastOdinError, ValueError)):

@@ -36,9 +36,10 @@ EXAMPLE = ("fastodin convert rec.fastpack.zst rec.fastpack          # archive ->
            "fastodin convert wireshark.pcap cap.fastpack.zst --port 9000\n"
            "fastodin convert cap.fastpack.zst packets.burst          # archive -> BURST-framed packets\n"
            "fastodin convert cap.fastpack.zst - --to fastpack | perl-tool   # stdout; IN - reads stdin\n"
-           "fastodin convert web rec.fastpack.zst                    # JPack tree (fastpack-split's) -> archive")
+           "fastodin convert web rec.fastpack.zst                    # JPack tree (fastpack-split's) -> archive\n"
+           "fastodin convert robot.mcap robot.fastpack.zst          # MCAP -> archive (and back: OUT.mcap)")
 
-KINDS = ("archive", "fastpack", "burst", "pcap")
+KINDS = ("archive", "fastpack", "burst", "pcap", "mcap")
 CHUNK = 1 << 20     # bytes read at a time from a BURST input
 BATCH = 8192        # packets / records written at a time
 
@@ -74,6 +75,8 @@ def out_kind(path: str) -> Optional[str]:
         return "pcap"
     if p.endswith(".burst") or p.endswith(".bin"):
         return "burst"
+    if p.endswith(".mcap"):
+        return "mcap"
     return None
 
 
@@ -205,11 +208,11 @@ class _ByteOut:
             self.tmp = None
 
 
-def _writer(path: str, preset: Any) -> Any:
+def _writer(path: str, preset: Any, time_base: Any = None) -> Any:
     from ..archive.writer import Writer
 
     try:
-        return Writer(path, preset=preset)
+        return Writer(path, preset=preset, time_base=time_base)
     except OSError as e:
         raise CliError(f"cannot write {path}: {e.strerror or e}", EXIT_IO) from None
 
@@ -228,10 +231,21 @@ def _odin_conv_kw(args: Any) -> dict:
 
 def run(args: Any) -> int:
     check_input(args.input)
+    from .mcapcli import is_mcap_file, run_export, run_import
+
+    if args.from_ == "mcap" or (args.from_ is None and args.input != STDIO and is_mcap_file(args.input)):
+        if (args.to or out_kind(args.output)) != "archive":    # MCAP in: spec/mcap.md §5
+            raise CliError("an MCAP file converts to an archive: name OUT .fastpack.zst (or --to archive)", EXIT_USAGE)
+        return run_import(args)
     to_stdout = args.output == STDIO
     kout = args.to or (None if to_stdout else out_kind(args.output))
     if kout is None and to_stdout:
         raise CliError("OUT - (standard output) needs --to fastpack, --to burst or --to pcap", EXIT_USAGE)
+    if kout == "mcap":      # the same as: fastodin export IN --mcap OUT
+        if to_stdout or args.input == STDIO:
+            raise CliError("MCAP output needs files: fastodin export IN --mcap OUT.mcap", EXIT_USAGE)
+        args.file, args.channel, args.start, args.end, args.time_offset = args.input, None, None, None, None
+        return run_export(args, args.output)
     if kout is None:
         raise CliError(f"cannot tell the output kind from {args.output!r}: name it .fastpack.zst, .fastpack, "
                        f".burst or .pcap, or pass --to", EXIT_USAGE)
@@ -497,8 +511,13 @@ def _copy_streams(ar: Any, w: Any) -> None:
 
 
 def _to_archive(ar: Any, args: Any, bar: Progress) -> int:
+    if getattr(ar, "time_base", None) is not None and not getattr(ar, "raw_time", True):
+        from ..archive.reader import open_archive
+
+        with open_archive(ar.path, raw_time=True) as raw:   # exact times (spec/fastpack.md §6.1), base copied
+            return _to_archive(raw, args, bar)
     n = 0
-    with _writer(args.output, args.preset) as w:
+    with _writer(args.output, args.preset, getattr(ar, "time_base", None)) as w:
         for k, v in (ar.tags or {}).items():
             w.set_tag(k, v)
         _copy_streams(ar, w)

@@ -36,6 +36,7 @@ HELP = "export one table per channel / ODIN set to CSV files, one .npz, or Parqu
 EXAMPLE = ("fastodin export demo.fastpack.zst -o demo_csv --csv        # demo_csv/set_0x98A8.csv, ...\n"
            "fastodin export demo.fastpack.zst -o demo.npz --npz\n"
            "fastodin export demo.fastpack.zst -o demo_pq --parquet     # needs: pip install 'fastodin[parquet]'\n"
+           "fastodin export demo.fastpack.zst --mcap demo.mcap         # open it in Foxglove\n"
            + jpack.EXAMPLE)
 
 
@@ -49,6 +50,10 @@ def add_arguments(p: Any) -> None:
     g.add_argument("--npz", action="store_true", help="one numpy .npz file (arrays TABLE/COLUMN)")
     g.add_argument("--parquet", action="store_true", help="one Parquet file per table in directory OUT (pyarrow)")
     jpack.add_arguments(p, g)
+    g.add_argument("--mcap", metavar="OUT.mcap", help="one MCAP file (Foxglove, mcap tools): a channel per fastodin "
+                   "channel, typed ones as JSON with a JSON Schema (spec/mcap.md)")
+    p.add_argument("--time-offset", type=float, metavar="S", help="--mcap: add S seconds to every time (MCAP "
+                   "times are unsigned ns: records at negative times are otherwise left out and counted)")
     p.add_argument("--channel", "-c", action="append", metavar="GLOB", help="only these channels (repeatable)")
     p.add_argument("--start", type=float, metavar="S", help="only records with time >= S")
     p.add_argument("--end", type=float, metavar="S", help="only records with time < S")
@@ -344,6 +349,10 @@ def publish(out: str, is_dir: bool, write: Callable[[str], List[str]]) -> List[s
 def run(args: Any) -> int:
     if args.jpack is not None:
         return jpack.run(args)
+    if args.mcap:
+        from .mcapcli import run_export
+
+        return run_export(args, args.mcap)
     if args.output is None:
         raise CliError("-o OUT is required with --csv, --npz and --parquet", EXIT_USAGE)
     if args.parquet:  # fail before any work when pyarrow is missing

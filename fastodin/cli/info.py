@@ -168,9 +168,19 @@ def _tag(key: str, v: Any) -> str:
     >>> _tag("started_unix", 1712345678.5), _tag("site", "lab")
     ('1712345678.5 (2024-04-05T19:34:38.500Z)', '"lab"')
     """
-    text = json.dumps(v)
+    text = _short(json.dumps(v))
     iso = iso_time(v) if key.endswith("_unix") else None
     return f"{text} ({iso})" if iso else text
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """A tag value for the text view: long ones (an MCAP import's schemas) cut, with their size
+    (``--json`` has them whole).
+
+    >>> _short("x" * 300, 10)
+    'xxxxxxxxxx... (300 chars)'
+    """
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
 
 
 def _jsonable(o: Any) -> Any:

@@ -98,6 +98,11 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--force", "-f", action="store_true", help="overwrite FILE if it exists")
     p.add_argument("--rcvbuf", type=_size_any, default=64 << 20, metavar="SIZE",
                    help="UDP socket receive buffer (default 64M): what absorbs bursts while the writer is busy")
+    p.add_argument("--foxglove", type=int, metavar="PORT", help="also serve what is recorded, live, to Foxglove "
+                   "(WebSocket on 127.0.0.1:PORT; a slow viewer drops messages, never the recording)")
+    from .foxglovecli import add_options
+
+    add_options(p)
 
 
 # -- output files ------------------------------------------------------------------------------------
@@ -117,9 +122,11 @@ def rotated_name(path: str, k: int) -> str:
 class ArchiveOutput:
     """The archive (or rotated series of archives) being written; ``open_next()`` on rotation."""
 
-    def __init__(self, path: str, preset: str, flush_interval: float, rotate: bool, force: bool = False) -> None:
+    def __init__(self, path: str, preset: str, flush_interval: float, rotate: bool, force: bool = False,
+                 on_open: Optional[Callable[[Any], Any]] = None) -> None:
         from ..archive.writer import Writer
 
+        self.on_open = on_open     # wraps each new writer (record --foxglove: a live tee)
         self.force = force
         self._Writer = Writer
         self.path = path
@@ -146,6 +153,8 @@ class ArchiveOutput:
             self.writer = self._Writer(name, preset=self.preset, flush_interval=self.flush_interval)
         except OSError as e:
             raise CliError(f"cannot write {name}: {e.strerror or e}", EXIT_IO) from None
+        if self.on_open is not None:
+            self.writer = self.on_open(self.writer)
         self.writer.set_tag("recorded_by", "fastodin record")
         self.writer.set_tag("started_unix", time.time())
         if self.rotate:
@@ -467,7 +476,13 @@ def run(args: Any) -> int:
         else:
             read = fd_reader(sys.stdin.fileno())
             what = "stdin"
-        out = ArchiveOutput(args.output, args.preset, args.flush_interval, rotate, args.force)
+        live = None
+        if args.foxglove is not None:
+            from .foxglovecli import live_tee, start_server
+
+            live = start_server(args.foxglove, args.host, "fastodin record", args.quiet)
+        out = ArchiveOutput(args.output, args.preset, args.flush_interval, rotate, args.force,
+                            on_open=live_tee(live) if live is not None else None)
         try:
             if args.fastpack:
                 sink: Any = FastPackSink(out, args.rotate_size, args.rotate_time)
@@ -492,6 +507,8 @@ def run(args: Any) -> int:
             summary = sink.close()
         finally:
             out.close()
+            if live is not None:
+                live.close()
     finally:
         stop.restore()
         if sock is not None:
@@ -509,6 +526,10 @@ def run(args: Any) -> int:
               f"gaps {summary['gaps']} (lost {summary['lost']}), CRC errors {summary['crc_errors']}, "
               f"bad {summary['bad']}; " + (f"kernel dropped {kdrops} datagrams (receive buffer full); " if kdrops else "")
               + f"stopped by {stop.reason or 'end of input'}")
+    if live is not None and not args.quiet:
+        st = live.stats()
+        print(f"foxglove: {st['sent']} messages sent to {st['connections']} clients"
+              + (f", {st['dropped']} dropped for slow clients" if st["dropped"] else ""), file=sys.stderr)
     if kdrops:
         print(f"fastodin record: error: the kernel dropped {kdrops} datagrams (receive buffer full): the capture is "
               f"incomplete", file=sys.stderr)

@@ -22,7 +22,8 @@ NAME = "replay"
 HELP = "send a recording out again (UDP, TCP, stdout), paced at recorded speed x X"
 EXAMPLE = ("fastodin replay cap.fastpack.zst --udp 127.0.0.1:9000            # real time, one packet per datagram\n"
            "fastodin replay cap.fastpack.zst --tcp 10.0.0.5:5000 --speed 0   # BURST frames, as fast as possible\n"
-           "fastodin replay cap.fastpack.zst --stdout --format fastpack --channel 'imu*' > imu.fastpack")
+           "fastodin replay cap.fastpack.zst --stdout --format fastpack --channel 'imu*' > imu.fastpack\n"
+           "fastodin replay cap.fastpack.zst --foxglove 8765                # Foxglove: ws://127.0.0.1:8765")
 
 CHUNK = 1 << 16
 
@@ -33,6 +34,12 @@ def add_arguments(p: Any) -> None:
     dst.add_argument("--udp", metavar="HOST:PORT", help="send datagrams to HOST:PORT")
     dst.add_argument("--tcp", metavar="HOST:PORT", help="connect to HOST:PORT and stream (with --listen: serve one client)")
     dst.add_argument("--stdout", action="store_true", help="write the byte stream to stdout")
+    dst.add_argument("--foxglove", type=int, metavar="PORT", help="serve the Foxglove WebSocket protocol on "
+                     "127.0.0.1:PORT (--host to change): typed channels as JSON, paced by --speed")
+    p.add_argument("--no-wait", action="store_true", help="--foxglove: start at once, not when a client subscribes")
+    from .foxglovecli import add_options
+
+    add_options(p)
     p.add_argument("--listen", action="store_true", help="with --tcp: listen on HOST:PORT and send to the first client")
     p.add_argument("--speed", type=float, default=1.0, metavar="X",
                    help="pace: recorded speed x X (default 1; 0 = as fast as possible)")
@@ -232,6 +239,10 @@ def run(args: Any) -> int:
         raise CliError("--speed must be >= 0 (0 = as fast as possible)", EXIT_USAGE)
     if args.listen and not args.tcp:
         raise CliError("--listen goes with --tcp", EXIT_USAGE)
+    if args.foxglove is not None:
+        from .foxglovecli import run_replay
+
+        return run_replay(args)
     fmt = args.format or ("odin" if args.udp else "burst")
     if fmt == "odin" and not args.udp:
         raise CliError("ODIN packets carry no length: on a byte stream use --format burst (or fastpack)", EXIT_USAGE)
