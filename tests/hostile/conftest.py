@@ -1,8 +1,13 @@
 """Shared helpers for hostile-input tests: run a case in a child process with a memory ceiling and a
-time limit, and read the child's own peak RSS (os.wait4 gives that child's rusage, not the union of
-all children)."""
+time limit, and read the child's own peak RSS.
+
+The case runs as a grandchild of a tiny wrapper process: Linux carries the peak RSS of the memory a
+process had before ``exec`` into its ``ru_maxrss``, so a case forked straight from a big pytest
+process would report pytest's size.  The wrapper is small when it forks the case, waits for it with
+``os.wait4`` (that child's own rusage) and reports exit code and peak RSS on a pipe.
+"""
 import os
-import resource
+import signal
 import subprocess
 import sys
 import threading
@@ -14,8 +19,18 @@ import pytest
 MiB = 1 << 20
 #: Peak RSS any hostile case may reach (issue: 512 MiB unless the data itself is that big).
 RSS_LIMIT = 512 * MiB
-#: Address-space ceiling of the child so that a regression fails the test instead of eating the machine.
+#: Address-space ceiling of the case so that a regression fails the test instead of eating the machine.
 AS_CEILING = 6 << 30
+
+_WRAP = r"""
+import os, resource, subprocess, sys
+fd, ceiling, argv = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+def limit():
+    resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
+p = subprocess.Popen(argv, preexec_fn=limit)
+_, status, usage = os.wait4(p.pid, 0)
+os.write(fd, b"%d %d" % (os.waitstatus_to_exitcode(status), usage.ru_maxrss * 1024))
+"""
 
 
 @dataclass
@@ -31,15 +46,17 @@ class Bounded:
         return self.stdout.decode("utf-8", "replace") + self.stderr.decode("utf-8", "replace")
 
 
-def _limit() -> None:  # runs in the child before exec
-    resource.setrlimit(resource.RLIMIT_AS, (AS_CEILING, AS_CEILING))
-
-
 def run_bounded(argv: Sequence[str], *, stdin: Optional[bytes] = None, timeout: float = 60.0,
                 cwd: Optional[str] = None, env: Optional[dict] = None) -> Bounded:
     """Run argv; return its exit code, output, peak RSS in bytes and whether it hit the time limit."""
-    p = subprocess.Popen(list(argv), stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env, preexec_fn=_limit)
+    rfd, wfd = os.pipe()
+    try:
+        p = subprocess.Popen([sys.executable, "-c", _WRAP, str(wfd), str(AS_CEILING), *argv],
+                             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
+                             pass_fds=(wfd,), start_new_session=True)
+    finally:
+        os.close(wfd)
     out: List[bytes] = [b"", b""]
 
     def pump(i: int, f) -> None:
@@ -54,17 +71,30 @@ def run_bounded(argv: Sequence[str], *, stdin: Optional[bytes] = None, timeout: 
             p.stdin.close()
         except BrokenPipeError:
             pass
-    timer = threading.Timer(timeout, p.kill)
+    fired = threading.Event()
+
+    def kill() -> None:
+        fired.set()
+        try:
+            os.killpg(p.pid, signal.SIGKILL)   # the wrapper and the case (one session)
+        except ProcessLookupError:
+            pass
+
+    timer = threading.Timer(timeout, kill)
     timer.start()
     try:
-        _, status, usage = os.wait4(p.pid, 0)
+        p.wait()
     finally:
-        timed_out = not timer.is_alive()
         timer.cancel()
-    p.returncode = os.waitstatus_to_exitcode(status)
+    with os.fdopen(rfd, "rb") as f:
+        report = f.read().split()
     for th in threads:
         th.join()
-    return Bounded(p.returncode, out[0], out[1], usage.ru_maxrss * 1024, timed_out)
+    if len(report) == 2:
+        rc, peak = int(report[0]), int(report[1])
+    else:  # the wrapper itself was killed (time limit)
+        rc, peak = p.returncode, 0
+    return Bounded(rc, out[0], out[1], peak, fired.is_set())
 
 
 @pytest.fixture

@@ -18,3 +18,15 @@ def test_time_limit_kills_a_hang(bounded):
 def test_cli_runs(bounded):
     r = bounded.cli("--help")
     assert r.returncode == 0 and b"usage" in r.stdout.lower()
+
+
+def test_peak_rss_is_the_childs_own_not_the_test_process():
+    """A big test process must not inflate the child's figure (fork copies would count its pages)."""
+    from tests.hostile.conftest import run_bounded
+    import sys
+
+    ballast = bytearray(400 * 1024 * 1024)
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    r = run_bounded([sys.executable, "-c", "pass"])
+    del ballast
+    assert r.returncode == 0 and r.peak_rss < 100 * MiB
