@@ -44,6 +44,7 @@ import numpy as np
 from typing import Any, Deque, Dict, Iterable, List, Optional, Tuple
 
 from ..errors import UsageError
+from ..metadata import encode_meta
 from .burst import BurstDecoder, BurstStats
 from .schema import SetDef
 from .sequence import sequence_stats, unwrap_ticks
@@ -52,13 +53,17 @@ from .table import DEFAULT_COUNTS_PER_SECOND
 
 __all__ = ["OdinToFastPack", "FastPackSink", "WriterSink", "convert_packets", "convert_burst",
            "set_channel", "identifier_channel", "event_channel", "unresolved_channel", "TYPES_CHANNEL",
-           "RAW_CHANNEL", "PACKET_CHANNEL_PREFIX", "MAPPING_VERSION", "DEFAULT_MAX_PENDING"]
+           "RAW_CHANNEL", "PACKET_CHANNEL_PREFIX", "MAPPING_VERSION", "DEFAULT_MAX_PENDING", "MAX_META_SIZE",
+           "bounded_report"]
 
 PACKET_CHANNEL_PREFIX = "odin/"
 TYPES_CHANNEL = "odin/types"
 RAW_CHANNEL = "odin/raw"
 MAPPING_VERSION = 1
 DEFAULT_MAX_PENDING = 100_000
+#: Largest id-0 metadata object (JSON bytes) the mapping writes: a definition or report bigger
+#: than this is trimmed (spec/odin-mapping.md §2), far below the writers' 256 MiB record limit.
+MAX_META_SIZE = 16 << 20
 _TS = struct.Struct("<IH")
 _BULK_MIN = 64
 _BULK_WINDOW = 1 << 16
@@ -186,7 +191,6 @@ class WriterSink:
         if wm is not None:
             wm(t, obj)
         else:
-            from ..metadata import encode_meta
             self.writer.write(t, 0, encode_meta(obj, self.meta_format))
 
 
@@ -281,7 +285,7 @@ class OdinToFastPack:
 
     def _write_set_meta(self, t: float, d: SetDef) -> None:
         m = {"odin": "set", "channel": set_channel(d.set_id), "counts_per_second": self.cps}
-        m.update(d.to_meta())
+        m.update(d.to_meta(max_size=MAX_META_SIZE - 4096))
         self.sink.write_meta(t, m)
         self._meta_written[d.set_id] = d
 
@@ -469,9 +473,9 @@ class OdinToFastPack:
             self._start()
         self.flush()
         rep = self.report()
-        m = {"odin": "report"}
+        m: Dict[str, Any] = {"odin": "report"}
         m.update(rep)
-        self.sink.write_meta(self.t, m)
+        self.sink.write_meta(self.t, bounded_report(m))
         self._closed = True
         self._fast.clear()
         self._fast_gen += 1
@@ -488,6 +492,25 @@ class OdinToFastPack:
         if self.burst_stats is not None:
             r["burst"] = self.burst_stats.as_dict()
         return r
+
+
+def bounded_report(m: Dict[str, Any], max_size: int = MAX_META_SIZE) -> Dict[str, Any]:
+    """``m`` if its JSON fits in ``max_size`` bytes, else ``m`` with the per-set details
+    replaced by their count (``sets_omitted``): an id-0 record never exceeds a writer's limit.
+
+    Every part of a report is bounded (per-set counters, at most MISSING_RANGES_KEPT ranges of
+    missing 0x03 ordinals, 100 error messages), so this only trims reports of tens of thousands
+    of sets when ``max_size`` is small.
+
+    >>> bounded_report({"odin": "report", "sets": {"0x0001": {"entries": 1}}}, max_size=20)
+    {'odin': 'report', 'sets': {}, 'sets_omitted': 1}
+    """
+    if len(encode_meta(m)) <= max_size:
+        return m
+    out = dict(m)
+    out["sets"] = {}
+    out["sets_omitted"] = len(m.get("sets") or {})
+    return out
 
 
 def convert_packets(packets: Iterable["bytes | bytearray | memoryview"], sink: Any = None, **kw: Any) -> Tuple[Any, Dict[str, Any]]:

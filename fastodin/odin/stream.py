@@ -282,7 +282,7 @@ class OdinStream:
                 d["set_id_ok"] = sd.set_id_ok
             asm = self.assemblers.get(sid)
             if asm is not None and not asm.complete:
-                d["schema_missing_ordinals"] = asm.missing
+                d["schema_incomplete"] = asm.missing_summary()
             tr = self.sequences.get(sid)
             if tr is not None:
                 d["sequence"] = tr.as_dict()
