@@ -67,6 +67,7 @@ MAX_META_SIZE = 16 << 20
 _TS = struct.Struct("<IH")
 _BULK_MIN = 64
 _BULK_WINDOW = 1 << 16
+_BULK_WINDOW_MIN = 64
 _BURST_STEP = 1 << 23
 _HEAD10 = operator.itemgetter(slice(0, 10))
 _REC_HDR = np.dtype([("t", "<f8"), ("id", "<u4"), ("n", "<u4")])
@@ -227,10 +228,22 @@ class OdinToFastPack:
         self._closed = False
         self._stream_meta = stream_meta or {}
         self.burst_stats: Optional[BurstStats] = None
-        # fast path for DATA of sets whose metadata is written: set id -> (packet size, channel, tracker)
+        # fast path for DATA of sets whose metadata is written: set id -> (packet size, channel, tracker);
+        # _fast_size holds the same sizes by set id for add_many's vectorised test (-1: not on it)
         self._fast: Dict[int, Tuple[int, str, Any]] = {}
+        self._fast_size = np.full(65536, -1, dtype=np.int64)
         self._fast_gen = 0
         self._write = sink.write
+
+    def _fast_drop(self, sids: Iterable[int]) -> None:
+        """Take sets off the DATA fast path (their definition changed: metadata comes first)."""
+        dropped = False
+        for sid in sids:
+            if self._fast.pop(sid, None) is not None:
+                self._fast_size[sid] = -1
+                dropped = True
+        if dropped:
+            self._fast_gen += 1
 
     # -- output ----------------------------------------------------------------------------
     def _start(self) -> None:
@@ -268,6 +281,7 @@ class OdinToFastPack:
                 self.sink.write(t, ch, pkt)
                 if d is self.stream.sets.get(sid) and not self._pending and sid not in self._fast:
                     self._fast[sid] = (d.packet_size, ch, self.stream.sequences[sid])
+                    self._fast_size[sid] = d.packet_size
                     self._fast_gen += 1
         elif kind == "event":
             ch = self._echan.get(info.key)
@@ -317,9 +331,8 @@ class OdinToFastPack:
         if not self._started:
             self._start()
         info = self.stream.process(pkt)
-        if info.changed:
-            self._fast.clear()
-            self._fast_gen += 1
+        if info.changed and info.sets:
+            self._fast_drop(info.sets)
         pend = self._pending
         if info.kind == "data":
             sid = info.key
@@ -374,17 +387,16 @@ class OdinToFastPack:
         ts = np.ascontiguousarray(h[:, 4:8]).view("<u4").reshape(-1)
         seq = np.ascontiguousarray(h[:, 8:10]).view("<u2").reshape(-1)
         cand = (typ == 2) & full
+        size = self._fast_size
         i = 0
+        win = _BULK_WINDOW_MIN
         while i < n:
             if self._pending or not self._fast:
                 self.add(pk[i])
                 i += 1
                 continue
             gen = self._fast_gen
-            size = np.full(65536, -1, dtype=np.int64)
-            for k, f in self._fast.items():
-                size[k] = f[0]
-            e = min(n, i + _BULK_WINDOW)
+            e = min(n, i + win)
             ok = cand[i:e] & (size[sid[i:e]] == lens[i:e])
             bads = (np.flatnonzero(~ok) + i).tolist()
             start = i
@@ -394,11 +406,16 @@ class OdinToFastPack:
                 self.add(pk[b])
                 start = b + 1
                 if self._fast_gen != gen or self._pending:
+                    # the fast path changed: the rest of the window is re-tested.  The next window
+                    # is sized by this one's progress, so a stream that changes it at every packet
+                    # (a new set each time) costs O(1) per packet, not O(window)
+                    win = max(_BULK_WINDOW_MIN, 2 * (start - i))
                     break
             else:
                 if e > start:
                     self._bulk(pk, start, e, sid[start:e], ts[start:e], seq[start:e])
                 start = e
+                win = min(_BULK_WINDOW, 2 * win)
             i = start
 
     def _bulk(self, pk: List[bytes], i: int, j: int, sid: np.ndarray, ts: np.ndarray, seq: np.ndarray) -> None:
@@ -412,15 +429,19 @@ class OdinToFastPack:
             self.t = float(t[-1])
         else:
             self.t = float(t[-1])
-        us = np.unique(sid)
-        if len(us) == 1:
-            chans = [self._fast[int(us[0])][1]] * m
-            sequence_stats(seq, self._fast[int(us[0])][2])
-        else:
-            for k in us.tolist():
-                sequence_stats(seq[sid == k], self._fast[k][2])
-            cl = {k: f[1] for k, f in self._fast.items()}
-            chans = [cl[k] for k in sid.tolist()]
+        fast = self._fast
+        if m == 1 or not (sid != sid[0]).any():
+            f = fast[int(sid[0])]
+            chans = [f[1]] * m
+            sequence_stats(seq, f[2])
+        else:  # many sets: group once by set id (stable: each set's packets keep their order)
+            order = np.argsort(sid, kind="stable")
+            ss = sid[order]
+            cuts = np.flatnonzero(ss[1:] != ss[:-1]) + 1
+            firsts = ss[np.concatenate(([0], cuts))].tolist()
+            for k, idx in zip(firsts, np.split(order, cuts)):
+                sequence_stats(seq[idx], fast[k][2])
+            chans = [fast[k][1] for k in sid.tolist()]
         st = stream.stats
         st.packets += m
         st.data += m
@@ -477,8 +498,7 @@ class OdinToFastPack:
         m.update(rep)
         self.sink.write_meta(self.t, bounded_report(m))
         self._closed = True
-        self._fast.clear()
-        self._fast_gen += 1
+        self._fast_drop(list(self._fast))
         return rep
 
     def report(self) -> Dict[str, Any]:

@@ -280,12 +280,22 @@ class SetDef:
         except (KeyError, TypeError, ValueError) as ex:
             raise OdinError("bad ODIN set definition metadata: %s" % ex) from None
 
+    def layout_key(self) -> Tuple[Any, ...]:
+        """What decides how DATA decodes: set id and each entry's global id, size, dtype and name
+        (computed once per definition).
+
+        >>> SetDef(1, 0, (EntryDef(5, 4, "v", F32),)).layout_key()
+        (1, ((5, 4, dtype('float32'), 'v'),))
+        """
+        k = self.__dict__.get("_layout_key")
+        if k is None:
+            k = (self.set_id, tuple((e.global_id, e.size, e.resolved_dtype(), e.name) for e in self.entries))
+            object.__setattr__(self, "_layout_key", k)
+        return k
+
     def same_layout(self, other: "SetDef") -> bool:
         """True when both decode DATA identically (same ids, sizes and dtypes)."""
-        return (self.set_id == other.set_id and len(self.entries) == len(other.entries)
-                and all(a.global_id == b.global_id and a.size == b.size
-                        and a.resolved_dtype() == b.resolved_dtype() and a.name == b.name
-                        for a, b in zip(self.entries, other.entries)))
+        return self.layout_key() == other.layout_key()
 
 
 def struct_dtype_from_typedef(td: TypeDef) -> Tuple[np.dtype, Optional[str]]:
@@ -346,14 +356,20 @@ class SchemaAssembler:
         self.set_id: Optional[int] = None
         self._items: Dict[int, ExtItem] = {}
         self.conflicts = 0
+        self.changed = False  # whether the last add() changed the items
 
     def add(self, p: IdentifierExt) -> bool:
-        """Add a chunk; returns True when the schema is complete.  A chunk announcing a different
-        total_count or od identifier restarts the assembly (the device changed its definition)."""
+        """Add a chunk; returns True when the schema is complete (``changed`` says whether this
+        chunk changed it).  A chunk announcing a different total_count or od identifier restarts
+        the assembly (the device changed its definition)."""
+        changed = False
         if self.total is not None and (p.total_count != self.total
                                        or p.definition_identifier != self.definition_identifier):
             self._items.clear()
             self.conflicts += 1
+            changed = True
+        if self.total is None:
+            changed = True
         self.total = p.total_count
         self.definition_identifier = p.definition_identifier
         self.set_id = p.set_id
@@ -361,9 +377,12 @@ class SchemaAssembler:
             o = p.start_ordinal + k
             if o < self.total:
                 old = self._items.get(o)
-                if old is not None and old != it:
-                    self.conflicts += 1
-                self._items[o] = it
+                if old != it:
+                    if old is not None:
+                        self.conflicts += 1
+                    self._items[o] = it
+                    changed = True
+        self.changed = changed
         return self.complete
 
     @property
