@@ -225,6 +225,7 @@ class OdinToFastPack:
         self._chan: Dict[int, str] = {}
         self._echan: Dict[int, str] = {}
         self._started = False
+        self._clocked = False  # a DATA/EVENT timestamp has been seen (or the clock was forced to start)
         self._closed = False
         self._stream_meta = stream_meta or {}
         self.burst_stats: Optional[BurstStats] = None
@@ -328,12 +329,19 @@ class OdinToFastPack:
                 return
         if self._closed:
             raise UsageError("OdinToFastPack: add() after close()")
-        if not self._started:
-            self._start()
         info = self.stream.process(pkt)
         if info.changed and info.sets:
             self._fast_drop(info.sets)
         pend = self._pending
+        if not self._clocked:
+            if info.ticks is None:
+                # nothing timestamped yet: held, to take the time of the first DATA/EVENT (a device
+                # clock at 600 s must not put the identifiers 600 s before the data)
+                pend.append((pkt, info, None))
+                if len(pend) > self.max_pending:
+                    self._start_clock(None)
+                return
+            self._start_clock(info.ticks)
         if info.kind == "data":
             sid = info.key
             d = self.stream.sets.get(sid)
@@ -369,8 +377,6 @@ class OdinToFastPack:
             pk = [bytes(p) for p in pk]
         if self._closed:
             raise UsageError("OdinToFastPack: add_many() after close()")
-        if not self._started:
-            self._start()
         lens = np.fromiter(map(len, pk), dtype=np.int64, count=n)
         hdr = np.frombuffer(b"".join(map(_HEAD10, pk)), dtype=np.uint8)
         hoff = np.zeros(n, dtype=np.int64)
@@ -470,6 +476,15 @@ class OdinToFastPack:
             decoder.feed(mv[i:i + _BURST_STEP])
             self.add_many(decoder.take())
 
+    def _start_clock(self, ticks: Optional[int]) -> None:
+        """The first timestamp (None: none came): write the stream metadata and the packets held
+        before it at that time."""
+        self._clocked = True
+        self._time(ticks)
+        if not self._started:
+            self._start()
+        self._release()
+
     def _release(self, force: int = 0) -> None:
         pend = self._pending
         sets = self.stream.sets
@@ -484,14 +499,14 @@ class OdinToFastPack:
 
     def flush(self) -> None:
         """Write every held packet now (undefined DATA goes to ``odin/unresolved/...``)."""
+        if not self._clocked:
+            self._start_clock(None)
         self._release(force=len(self._pending))
 
     def close(self) -> Dict[str, Any]:
         """Flush, write the ``{"odin": "report"}`` metadata and return the report."""
         if self._closed:
             return self.report()
-        if not self._started:
-            self._start()
         self.flush()
         rep = self.report()
         m: Dict[str, Any] = {"odin": "report"}
