@@ -192,9 +192,11 @@ def _stdout_out() -> _Stream:
 # -- sources --------------------------------------------------------------------------------------------
 
 def _paced(items: Iterator[Tuple[float, bytes]], speed: float,
-           before_wait: Any = None) -> Iterator[Tuple[float, bytes]]:
+           before_wait: Any = None, starts: Any = None) -> Iterator[Tuple[float, bytes]]:
     """``items`` at recorded pace x ``speed``; ``before_wait()`` runs before every sleep, so
-    buffered output leaves when it is due, not when a buffer fills."""
+    buffered output leaves when it is due, not when a buffer fills.  ``starts(b)``: whether an
+    item can start the clock (ODIN: the first DATA/EVENT; identifier packets before it carry no
+    time of their own and go at once); None: the first item does."""
     if speed <= 0:
         yield from items
         return
@@ -202,7 +204,8 @@ def _paced(items: Iterator[Tuple[float, bytes]], speed: float,
     t0w = 0.0
     for t, b in items:
         if t0r is None:
-            t0r, t0w = t, time.monotonic()
+            if starts is None or starts(b):
+                t0r, t0w = t, time.monotonic()
         else:
             due = t0w + (t - t0r) / speed
             d = due - time.monotonic()
@@ -304,6 +307,8 @@ def run(args: Any) -> int:
             out = _stdout_out()
         if lib_paced:
             items = _push_between(items, out)
+        from ..odin.replay import timestamped
+
         t0 = time.monotonic()
         prog = Progress("replay", None, " pkts") if not args.quiet else Progress("", None, stream=None)
         try:
@@ -325,11 +330,11 @@ def run(args: Any) -> int:
                         out.packet(burst_encode_many(batch))
                         out.sent += len(batch) - 1
                 else:
-                    for _, p in _paced(items, speed, out.push):
+                    for _, p in _paced(items, speed, out.push, timestamped):
                         out.packet(burst_encode(p))
                         prog.update(out.sent)
             else:
-                for _, p in _paced(items, speed, out.push):
+                for _, p in _paced(items, speed, out.push, timestamped if fmt == "odin" else None):
                     out.packet(p)
                     if out.sent & 1023 == 0:
                         prog.update(out.sent)

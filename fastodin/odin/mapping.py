@@ -44,6 +44,7 @@ import numpy as np
 from typing import Any, Deque, Dict, Iterable, List, Optional, Tuple
 
 from ..errors import UsageError
+from ..metadata import encode_meta
 from .burst import BurstDecoder, BurstStats
 from .schema import SetDef
 from .sequence import sequence_stats, unwrap_ticks
@@ -52,16 +53,21 @@ from .table import DEFAULT_COUNTS_PER_SECOND
 
 __all__ = ["OdinToFastPack", "FastPackSink", "WriterSink", "convert_packets", "convert_burst",
            "set_channel", "identifier_channel", "event_channel", "unresolved_channel", "TYPES_CHANNEL",
-           "RAW_CHANNEL", "PACKET_CHANNEL_PREFIX", "MAPPING_VERSION", "DEFAULT_MAX_PENDING"]
+           "RAW_CHANNEL", "PACKET_CHANNEL_PREFIX", "MAPPING_VERSION", "DEFAULT_MAX_PENDING", "MAX_META_SIZE",
+           "bounded_report"]
 
 PACKET_CHANNEL_PREFIX = "odin/"
 TYPES_CHANNEL = "odin/types"
 RAW_CHANNEL = "odin/raw"
 MAPPING_VERSION = 1
 DEFAULT_MAX_PENDING = 100_000
+#: Largest id-0 metadata object (JSON bytes) the mapping writes: a definition or report bigger
+#: than this is trimmed (spec/odin-mapping.md §2), far below the writers' 256 MiB record limit.
+MAX_META_SIZE = 16 << 20
 _TS = struct.Struct("<IH")
 _BULK_MIN = 64
 _BULK_WINDOW = 1 << 16
+_BULK_WINDOW_MIN = 64
 _BURST_STEP = 1 << 23
 _HEAD10 = operator.itemgetter(slice(0, 10))
 _REC_HDR = np.dtype([("t", "<f8"), ("id", "<u4"), ("n", "<u4")])
@@ -186,7 +192,6 @@ class WriterSink:
         if wm is not None:
             wm(t, obj)
         else:
-            from ..metadata import encode_meta
             self.writer.write(t, 0, encode_meta(obj, self.meta_format))
 
 
@@ -220,13 +225,26 @@ class OdinToFastPack:
         self._chan: Dict[int, str] = {}
         self._echan: Dict[int, str] = {}
         self._started = False
+        self._clocked = False  # a DATA/EVENT timestamp has been seen (or the clock was forced to start)
         self._closed = False
         self._stream_meta = stream_meta or {}
         self.burst_stats: Optional[BurstStats] = None
-        # fast path for DATA of sets whose metadata is written: set id -> (packet size, channel, tracker)
+        # fast path for DATA of sets whose metadata is written: set id -> (packet size, channel, tracker);
+        # _fast_size holds the same sizes by set id for add_many's vectorised test (-1: not on it)
         self._fast: Dict[int, Tuple[int, str, Any]] = {}
+        self._fast_size = np.full(65536, -1, dtype=np.int64)
         self._fast_gen = 0
         self._write = sink.write
+
+    def _fast_drop(self, sids: Iterable[int]) -> None:
+        """Take sets off the DATA fast path (their definition changed: metadata comes first)."""
+        dropped = False
+        for sid in sids:
+            if self._fast.pop(sid, None) is not None:
+                self._fast_size[sid] = -1
+                dropped = True
+        if dropped:
+            self._fast_gen += 1
 
     # -- output ----------------------------------------------------------------------------
     def _start(self) -> None:
@@ -264,6 +282,7 @@ class OdinToFastPack:
                 self.sink.write(t, ch, pkt)
                 if d is self.stream.sets.get(sid) and not self._pending and sid not in self._fast:
                     self._fast[sid] = (d.packet_size, ch, self.stream.sequences[sid])
+                    self._fast_size[sid] = d.packet_size
                     self._fast_gen += 1
         elif kind == "event":
             ch = self._echan.get(info.key)
@@ -281,7 +300,7 @@ class OdinToFastPack:
 
     def _write_set_meta(self, t: float, d: SetDef) -> None:
         m = {"odin": "set", "channel": set_channel(d.set_id), "counts_per_second": self.cps}
-        m.update(d.to_meta())
+        m.update(d.to_meta(max_size=MAX_META_SIZE - 4096))
         self.sink.write_meta(t, m)
         self._meta_written[d.set_id] = d
 
@@ -310,13 +329,19 @@ class OdinToFastPack:
                 return
         if self._closed:
             raise UsageError("OdinToFastPack: add() after close()")
-        if not self._started:
-            self._start()
         info = self.stream.process(pkt)
-        if info.changed:
-            self._fast.clear()
-            self._fast_gen += 1
+        if info.changed and info.sets:
+            self._fast_drop(info.sets)
         pend = self._pending
+        if not self._clocked:
+            if info.ticks is None:
+                # nothing timestamped yet: held, to take the time of the first DATA/EVENT (a device
+                # clock at 600 s must not put the identifiers 600 s before the data)
+                pend.append((pkt, info, None))
+                if len(pend) > self.max_pending:
+                    self._start_clock(None)
+                return
+            self._start_clock(info.ticks)
         if info.kind == "data":
             sid = info.key
             d = self.stream.sets.get(sid)
@@ -352,8 +377,6 @@ class OdinToFastPack:
             pk = [bytes(p) for p in pk]
         if self._closed:
             raise UsageError("OdinToFastPack: add_many() after close()")
-        if not self._started:
-            self._start()
         lens = np.fromiter(map(len, pk), dtype=np.int64, count=n)
         hdr = np.frombuffer(b"".join(map(_HEAD10, pk)), dtype=np.uint8)
         hoff = np.zeros(n, dtype=np.int64)
@@ -370,17 +393,16 @@ class OdinToFastPack:
         ts = np.ascontiguousarray(h[:, 4:8]).view("<u4").reshape(-1)
         seq = np.ascontiguousarray(h[:, 8:10]).view("<u2").reshape(-1)
         cand = (typ == 2) & full
+        size = self._fast_size
         i = 0
+        win = _BULK_WINDOW_MIN
         while i < n:
             if self._pending or not self._fast:
                 self.add(pk[i])
                 i += 1
                 continue
             gen = self._fast_gen
-            size = np.full(65536, -1, dtype=np.int64)
-            for k, f in self._fast.items():
-                size[k] = f[0]
-            e = min(n, i + _BULK_WINDOW)
+            e = min(n, i + win)
             ok = cand[i:e] & (size[sid[i:e]] == lens[i:e])
             bads = (np.flatnonzero(~ok) + i).tolist()
             start = i
@@ -390,11 +412,16 @@ class OdinToFastPack:
                 self.add(pk[b])
                 start = b + 1
                 if self._fast_gen != gen or self._pending:
+                    # the fast path changed: the rest of the window is re-tested.  The next window
+                    # is sized by this one's progress, so a stream that changes it at every packet
+                    # (a new set each time) costs O(1) per packet, not O(window)
+                    win = max(_BULK_WINDOW_MIN, 2 * (start - i))
                     break
             else:
                 if e > start:
                     self._bulk(pk, start, e, sid[start:e], ts[start:e], seq[start:e])
                 start = e
+                win = min(_BULK_WINDOW, 2 * win)
             i = start
 
     def _bulk(self, pk: List[bytes], i: int, j: int, sid: np.ndarray, ts: np.ndarray, seq: np.ndarray) -> None:
@@ -408,15 +435,19 @@ class OdinToFastPack:
             self.t = float(t[-1])
         else:
             self.t = float(t[-1])
-        us = np.unique(sid)
-        if len(us) == 1:
-            chans = [self._fast[int(us[0])][1]] * m
-            sequence_stats(seq, self._fast[int(us[0])][2])
-        else:
-            for k in us.tolist():
-                sequence_stats(seq[sid == k], self._fast[k][2])
-            cl = {k: f[1] for k, f in self._fast.items()}
-            chans = [cl[k] for k in sid.tolist()]
+        fast = self._fast
+        if m == 1 or not (sid != sid[0]).any():
+            f = fast[int(sid[0])]
+            chans = [f[1]] * m
+            sequence_stats(seq, f[2])
+        else:  # many sets: group once by set id (stable: each set's packets keep their order)
+            order = np.argsort(sid, kind="stable")
+            ss = sid[order]
+            cuts = np.flatnonzero(ss[1:] != ss[:-1]) + 1
+            firsts = ss[np.concatenate(([0], cuts))].tolist()
+            for k, idx in zip(firsts, np.split(order, cuts)):
+                sequence_stats(seq[idx], fast[k][2])
+            chans = [fast[k][1] for k in sid.tolist()]
         st = stream.stats
         st.packets += m
         st.data += m
@@ -445,6 +476,15 @@ class OdinToFastPack:
             decoder.feed(mv[i:i + _BURST_STEP])
             self.add_many(decoder.take())
 
+    def _start_clock(self, ticks: Optional[int]) -> None:
+        """The first timestamp (None: none came): write the stream metadata and the packets held
+        before it at that time."""
+        self._clocked = True
+        self._time(ticks)
+        if not self._started:
+            self._start()
+        self._release()
+
     def _release(self, force: int = 0) -> None:
         pend = self._pending
         sets = self.stream.sets
@@ -459,22 +499,21 @@ class OdinToFastPack:
 
     def flush(self) -> None:
         """Write every held packet now (undefined DATA goes to ``odin/unresolved/...``)."""
+        if not self._clocked:
+            self._start_clock(None)
         self._release(force=len(self._pending))
 
     def close(self) -> Dict[str, Any]:
         """Flush, write the ``{"odin": "report"}`` metadata and return the report."""
         if self._closed:
             return self.report()
-        if not self._started:
-            self._start()
         self.flush()
         rep = self.report()
-        m = {"odin": "report"}
+        m: Dict[str, Any] = {"odin": "report"}
         m.update(rep)
-        self.sink.write_meta(self.t, m)
+        self.sink.write_meta(self.t, bounded_report(m))
         self._closed = True
-        self._fast.clear()
-        self._fast_gen += 1
+        self._fast_drop(list(self._fast))
         return rep
 
     def report(self) -> Dict[str, Any]:
@@ -488,6 +527,25 @@ class OdinToFastPack:
         if self.burst_stats is not None:
             r["burst"] = self.burst_stats.as_dict()
         return r
+
+
+def bounded_report(m: Dict[str, Any], max_size: int = MAX_META_SIZE) -> Dict[str, Any]:
+    """``m`` if its JSON fits in ``max_size`` bytes, else ``m`` with the per-set details
+    replaced by their count (``sets_omitted``): an id-0 record never exceeds a writer's limit.
+
+    Every part of a report is bounded (per-set counters, at most MISSING_RANGES_KEPT ranges of
+    missing 0x03 ordinals, 100 error messages), so this only trims reports of tens of thousands
+    of sets when ``max_size`` is small.
+
+    >>> bounded_report({"odin": "report", "sets": {"0x0001": {"entries": 1}}}, max_size=20)
+    {'odin': 'report', 'sets': {}, 'sets_omitted': 1}
+    """
+    if len(encode_meta(m)) <= max_size:
+        return m
+    out = dict(m)
+    out["sets"] = {}
+    out["sets_omitted"] = len(m.get("sets") or {})
+    return out
 
 
 def convert_packets(packets: Iterable["bytes | bytearray | memoryview"], sink: Any = None, **kw: Any) -> Tuple[Any, Dict[str, Any]]:

@@ -22,6 +22,7 @@ fill ``size`` exactly, else C natural alignment when that fills ``size``; anythi
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
@@ -32,7 +33,7 @@ from ..errors import OdinError
 from .schema import EntryDef
 from .types import CHAR, CUSTOM, element_code, element_dtype, _natural_layout
 
-__all__ = ["Parameter", "OdinDB", "load_odin_db"]
+__all__ = ["Parameter", "OdinDB", "load_odin_db", "MAX_DEPTH", "MAX_SIZE"]
 
 
 @dataclass(frozen=True)
@@ -86,36 +87,20 @@ class OdinDB:
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, d: Dict[str, Any]) -> "OdinDB":
-        """Build from the parsed JSON object."""
-        if not isinstance(d, dict) or "root" not in d:
-            raise OdinError("OdinDB: not an .odin export (no 'root' object)")
-        types: Dict[str, np.dtype] = {}
-        raw_types = d.get("types") or {}
-        if not isinstance(raw_types, dict):
-            raise OdinError("OdinDB: 'types' must be an object")
-        resolving: set = set()
+    def from_dict(cls, d: Dict[str, Any], where: str = "") -> "OdinDB":
+        """Build from the parsed JSON object (``where``: the file, for error messages).
 
-        def type_dtype(tname: str) -> np.dtype:
-            if tname in types:
-                return types[tname]
-            p = _prim(tname)
-            if p is not None:
-                return p
-            if tname not in raw_types:
-                raise OdinError("OdinDB: unknown element type %r" % tname)
-            if tname in resolving:
-                raise OdinError("OdinDB: type %r is recursive" % tname)
-            resolving.add(tname)
-            types[tname] = _typedef_dtype(tname, raw_types[tname], type_dtype)
-            resolving.discard(tname)
-            return types[tname]
+        Anything the export does not say properly (a count that is not a non-negative integer
+        in range, an id that is not a u32, a node that is not an object, nesting deeper than
+        :data:`MAX_DEPTH`) is an :class:`~fastodin.errors.OdinError` naming the place and field.
 
-        for tname in raw_types:
-            type_dtype(tname)
-        params: Dict[int, Parameter] = {}
-        _walk(d["root"], params, type_dtype, "root")
-        return cls(str(d.get("name", "")), params, types, d)
+        >>> OdinDB.from_dict({"root": {"parameters": [{"type": "array", "global_id": 1,
+        ...     "element_type": "u8", "element_count": "abc"}]}})
+        Traceback (most recent call last):
+        ...
+        fastodin.errors.OdinError: OdinDB: root.parameters[0]: element_count: 'abc' is not an integer
+        """
+        return _Loader(where).load(d, cls)
 
     @classmethod
     def load(cls, path: "str | os.PathLike") -> "OdinDB":
@@ -123,9 +108,11 @@ class OdinDB:
         try:
             with open(path, "rb") as f:
                 d = json.loads(f.read())
+        except RecursionError:
+            raise OdinError(f"OdinDB {os.fspath(path)}: cannot read: JSON nested too deeply") from None
         except (OSError, ValueError) as ex:
-            raise OdinError("OdinDB %s: cannot read: %s" % (path, ex)) from None
-        return cls.from_dict(d)
+            raise OdinError(f"OdinDB {os.fspath(path)}: cannot read: {ex}") from None
+        return cls.from_dict(d, os.fspath(path))
 
     # -- resolution ------------------------------------------------------------------------
     def entry(self, global_id: int, size: int) -> EntryDef:
@@ -165,107 +152,224 @@ def _param_entry_dtype(p: Parameter, size: int) -> Optional[np.dtype]:
     return el if n == 1 else np.dtype((el, (n,)))
 
 
-def _walk(node: Any, params: Dict[int, Parameter], type_dtype, path: str) -> None:
-    if not isinstance(node, dict):
-        raise OdinError("OdinDB: node at %s is not an object" % path)
-    kind = node.get("type")
-    name = node.get("global_name") or node.get("name") or path
-    if kind == "parameter_group" or (kind is None and "parameters" in node):
-        for i, ch in enumerate(node.get("parameters") or []):
-            _walk(ch, params, type_dtype, "%s.%s" % (name, i))
-        return
-    if kind not in ("parameter", "array", "vector"):
-        raise OdinError("OdinDB: node %r has unknown type %r" % (name, kind))
-    try:
-        gid = int(node["global_id"])
-        et = str(node["element_type"])
-        esize = int(node.get("element_size") or 0)
-    except (KeyError, TypeError, ValueError) as ex:
-        raise OdinError("OdinDB: parameter %r lacks %s" % (name, ex)) from None
-    if kind == "array":
-        count = int(node.get("element_count") or 1)
-    elif kind == "vector":
-        count = int(node.get("max_element_count") or node.get("element_count") or 1)
-    else:
-        count = 1
-    el: Optional[np.dtype]
-    try:
-        el = type_dtype(et)
-    except OdinError:
-        el = None
-    if el is not None and element_code(et) == CHAR:
-        el = np.dtype("S1")
-    if el is not None and esize and el.itemsize != esize and element_code(et) not in (CHAR,):
-        # element_size disagrees with the type: trust neither, keep raw
-        el = None
-    params[gid] = Parameter(gid, str(name), kind, et, esize, count, el, str(node.get("description", "")))
+#: Deepest nesting of parameter groups, or of types inside types, an OdinDB may have (exports: < 10).
+MAX_DEPTH = 64
+#: Largest size, count or offset in an OdinDB: an entry and a type are at most 65,535 bytes on the wire.
+MAX_SIZE = 0xFFFF
+_MAX_ID = 0xFFFFFFFF
 
 
-def _typedef_dtype(tname: str, td: Any, type_dtype) -> np.dtype:
-    if not isinstance(td, dict):
-        raise OdinError("OdinDB: type %r is not an object" % tname)
-    size = td.get("size")
-    structure = td.get("structure")
-    count = td.get("count")
-    if isinstance(structure, str):
-        base = type_dtype(structure)
-        n = int(count or 1)
-        dt = base if n == 1 else np.dtype((base, (n,)))
-        if size is not None and int(size) != dt.itemsize:
-            raise OdinError("OdinDB: type %r: size %s but %s x %d is %d bytes" % (tname, size, structure, n, dt.itemsize))
+def _show(v: Any) -> str:
+    """A short repr for messages (a crafted value may be huge or deeply nested)."""
+    if isinstance(v, (dict, list)):
+        return "an object" if isinstance(v, dict) else "a list"
+    r = repr(v)
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
+class _Loader:
+    """One OdinDB load: the checks of every field, errors naming the file, the place and the field."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.raw_types: Dict[Any, Any] = {}
+        self.types: Dict[str, np.dtype] = {}
+        self.resolving: List[str] = []
+
+    def err(self, loc: str, msg: str) -> OdinError:
+        return OdinError(f"OdinDB{' ' + self.where if self.where else ''}: {loc}: {msg}")
+
+    def int_field(self, node: Dict[str, Any], key: str, loc: str, lo: int, hi: int,
+                  default: Optional[int] = None) -> int:
+        """``node[key]`` as an int in lo..hi (integral floats and decimal strings accepted);
+        missing or null gives ``default`` (an error when there is none)."""
+        v = node.get(key)
+        if v is None:
+            if default is None:
+                raise self.err(loc, f"{key}: missing")
+            return default
+        n: Optional[int] = None  # bools are not counts
+        if isinstance(v, int) and not isinstance(v, bool):
+            n = v
+        elif (isinstance(v, float) and math.isfinite(v) and v.is_integer()) or (
+                isinstance(v, str) and v.strip().isdigit() and len(v) < 20):
+            n = int(v)
+        if n is None:
+            raise self.err(loc, f"{key}: {_show(v)} is not an integer")
+        if not lo <= n <= hi:
+            raise self.err(loc, f"{key}: {_show(v)} is out of range {lo}..{hi}")
+        return n
+
+    def str_field(self, node: Dict[str, Any], key: str, loc: str, default: Optional[str] = None) -> str:
+        v = node.get(key)
+        if v is None and default is not None:
+            return default
+        if not isinstance(v, str):
+            raise self.err(loc, f"{key}: {'missing' if v is None else _show(v) + ' is not a string'}")
+        return v
+
+    def load(self, d: Any, cls: Any) -> OdinDB:
+        if not isinstance(d, dict) or "root" not in d:
+            raise self.err("top level", "not an .odin export (no 'root' object)")
+        raw_types = d.get("types") or {}
+        if not isinstance(raw_types, dict):
+            raise self.err("types", "must be an object")
+        self.raw_types = raw_types
+        for tname in raw_types:
+            self.type_dtype(str(tname), f"types[{str(tname)!r}]")
+        params: Dict[int, Parameter] = {}
+        self.walk(d["root"], params, "root", 0)
+        name = d.get("name")
+        return cls(name if isinstance(name, str) else "", params, self.types, d)
+
+    # -- the parameter tree ------------------------------------------------------------------
+    def walk(self, node: Any, params: Dict[int, Parameter], loc: str, depth: int) -> None:
+        if not isinstance(node, dict):
+            raise self.err(loc, "not an object")
+        if depth > MAX_DEPTH:
+            raise self.err(loc, f"groups nested deeper than {MAX_DEPTH}")
+        kind = node.get("type")
+        gname = node.get("global_name") or node.get("name") or loc
+        if not isinstance(gname, str):
+            raise self.err(loc, f"global_name: {_show(gname)} is not a string")
+        if kind == "parameter_group" or (kind is None and "parameters" in node):
+            children = node.get("parameters")
+            if children is None:
+                return
+            if not isinstance(children, list):
+                raise self.err(loc, f"parameters: {_show(children)} is not a list")
+            for i, ch in enumerate(children):
+                self.walk(ch, params, f"{loc}.parameters[{i}]", depth + 1)
+            return
+        if kind not in ("parameter", "array", "vector"):
+            raise self.err(loc, f"node {gname!r} has unknown type {_show(kind)}")
+        where = f"{loc} ({gname})" if gname != loc else loc
+        if "global_id" not in node or "element_type" not in node:
+            raise self.err(where, f"parameter lacks {'global_id' if 'global_id' not in node else 'element_type'}")
+        gid = self.int_field(node, "global_id", where, 0, _MAX_ID)
+        et = self.str_field(node, "element_type", where)
+        esize = self.int_field(node, "element_size", where, 0, MAX_SIZE, default=0)
+        if kind == "array":
+            count = self.int_field(node, "element_count", where, 0, MAX_SIZE, default=1) or 1
+        elif kind == "vector":
+            key = "max_element_count" if node.get("max_element_count") is not None else "element_count"
+            count = self.int_field(node, key, where, 0, MAX_SIZE, default=1) or 1
+        else:
+            count = 1
+        el: Optional[np.dtype]
+        try:
+            el = self.type_dtype(et, where + ".element_type")
+        except OdinError as ex:
+            if not str(ex).endswith(f"unknown element type {et!r}"):
+                raise
+            el = None  # a type the export does not describe: the entry stays raw
+        if el is not None and element_code(et) == CHAR:
+            el = np.dtype("S1")
+        if el is not None and esize and el.itemsize != esize and element_code(et) not in (CHAR,):
+            # element_size disagrees with the type: trust neither, keep raw
+            el = None
+        desc = node.get("description")
+        params[gid] = Parameter(gid, gname, kind, et, esize, count, el, desc if isinstance(desc, str) else "")
+
+    # -- types -------------------------------------------------------------------------------
+    def type_dtype(self, tname: str, loc: str) -> np.dtype:
+        if tname in self.types:
+            return self.types[tname]
+        p = _prim(tname)
+        if p is not None:
+            return p
+        if tname not in self.raw_types:
+            raise self.err(loc, f"unknown element type {tname!r}")
+        if tname in self.resolving:
+            raise self.err(loc, f"type {tname!r} is recursive")
+        if len(self.resolving) >= MAX_DEPTH:
+            raise self.err(loc, f"types nested deeper than {MAX_DEPTH}")
+        self.resolving.append(tname)
+        try:
+            self.types[tname] = self.typedef(tname, self.raw_types[tname], f"types[{tname!r}]", 0)
+        finally:
+            self.resolving.pop()
+        return self.types[tname]
+
+    def sized(self, dt_args: Any, loc: str) -> np.dtype:
+        """``np.dtype(dt_args)``, refused beyond MAX_SIZE bytes or when numpy refuses it."""
+        try:
+            dt = np.dtype(dt_args)
+        except (ValueError, TypeError, OverflowError) as ex:
+            raise self.err(loc, str(ex).splitlines()[0] if str(ex) else type(ex).__name__) from None
+        if dt.itemsize > MAX_SIZE:
+            raise self.err(loc, f"{dt.itemsize} bytes, more than an entry can hold ({MAX_SIZE})")
         return dt
-    fields: List[Tuple[str, np.dtype, Optional[int]]] = []
-    if isinstance(structure, list):
-        for i, s in enumerate(structure):
-            fields.append(("%d" % i, type_dtype(str(s)), None))
-    elif isinstance(structure, dict):
-        for fname, s in structure.items():
-            off = None
-            if isinstance(s, str):
-                dt = type_dtype(s)
-            elif isinstance(s, dict):
-                off = s.get("offset")
-                if "structure" in s:
-                    dt = _typedef_dtype("%s.%s" % (tname, fname), s, type_dtype)
-                elif "type" in s and isinstance(s["type"], str) and s["type"] != "type_definition":
-                    dt = type_dtype(s["type"])
-                    if s.get("count"):
-                        dt = np.dtype((dt, (int(s["count"]),)))
+
+    def typedef(self, tname: str, td: Any, loc: str, depth: int) -> np.dtype:
+        if not isinstance(td, dict):
+            raise self.err(loc, f"type {tname!r} is not an object")
+        if depth > MAX_DEPTH:
+            raise self.err(loc, f"structures nested deeper than {MAX_DEPTH}")
+        size = None if td.get("size") is None else self.int_field(td, "size", loc, 0, MAX_SIZE)
+        count = self.int_field(td, "count", loc, 0, MAX_SIZE, default=1)
+        structure = td.get("structure")
+        if isinstance(structure, str):
+            base = self.type_dtype(structure, loc + ".structure")
+            n = count or 1
+            dt = base if n == 1 else self.sized((base, (n,)), loc)
+            if size is not None and size != dt.itemsize:
+                raise self.err(loc, f"type {tname!r}: size {size} but {structure} x {n} is {dt.itemsize} bytes")
+            return dt
+        fields: List[Tuple[str, np.dtype, Optional[int]]] = []
+        if isinstance(structure, list):
+            for i, s in enumerate(structure):
+                if not isinstance(s, str):
+                    raise self.err(f"{loc}.structure[{i}]", f"{_show(s)} is not a type name")
+                fields.append(("%d" % i, self.type_dtype(s, f"{loc}.structure[{i}]"), None))
+        elif isinstance(structure, dict):
+            for fname, s in structure.items():
+                floc = f"{loc}.structure.{fname}"
+                off = None
+                if isinstance(s, str):
+                    dt = self.type_dtype(s, floc)
+                elif isinstance(s, dict):
+                    if s.get("offset") is not None:
+                        off = self.int_field(s, "offset", floc, 0, MAX_SIZE)
+                    if "structure" in s:
+                        dt = self.typedef(f"{tname}.{fname}", s, floc, depth + 1)
+                    elif isinstance(s.get("type"), str) and s["type"] != "type_definition":
+                        dt = self.type_dtype(s["type"], floc)
+                        n = self.int_field(s, "count", floc, 0, MAX_SIZE, default=0)
+                        if n:
+                            dt = self.sized((dt, (n,)), floc)
+                    else:
+                        raise self.err(floc, f"type {tname!r} field {str(fname)!r} has no structure")
                 else:
-                    raise OdinError("OdinDB: type %r field %r has no structure" % (tname, fname))
-            else:
-                raise OdinError("OdinDB: type %r field %r: unsupported %r" % (tname, fname, type(s).__name__))
-            fields.append((str(fname), dt, None if off is None else int(off)))
-    else:
-        raise OdinError("OdinDB: type %r has no usable 'structure'" % tname)
-    names = [f[0] for f in fields]
-    fmts = [f[1] for f in fields]
-    packed_end = sum(d.itemsize for d in fmts)
-    if any(f[2] is not None for f in fields):
-        if not all(f[2] is not None for f in fields):
-            raise OdinError("OdinDB: type %r gives offsets for some fields only" % tname)
-        offs = [int(f[2]) for f in fields]  # type: ignore[arg-type]
-        isz = int(size) if size is not None else max(o + d.itemsize for o, d in zip(offs, fmts))
-    elif size is None or int(size) == packed_end:
-        offs, o = [], 0
-        for d in fmts:
-            offs.append(o)
-            o += d.itemsize
-        isz = packed_end
-    else:
-        offs, end, al = _natural_layout([(n, d) for n, d in zip(names, fmts)])
-        isz = int(size)
-        aligned = (end + al - 1) // al * al
-        if end > isz or aligned != isz:
-            raise OdinError("OdinDB: type %r: size %d fits neither packed (%d) nor C-aligned (%d) layout"
-                            % (tname, isz, packed_end, aligned))
-    try:
-        dt = np.dtype({"names": names, "formats": fmts, "offsets": offs, "itemsize": isz})
-    except (ValueError, TypeError) as ex:
-        raise OdinError("OdinDB: type %r: %s" % (tname, ex)) from None
-    if count and int(count) > 1:
-        dt = np.dtype((dt, (int(count),)))
-    return dt
+                    raise self.err(floc, f"type {tname!r} field {str(fname)!r}: unsupported {type(s).__name__!r}")
+                fields.append((str(fname), dt, off))
+        else:
+            raise self.err(loc, f"type {tname!r} has no usable 'structure'")
+        names = [f[0] for f in fields]
+        fmts = [f[1] for f in fields]
+        packed_end = sum(d.itemsize for d in fmts)
+        if any(f[2] is not None for f in fields):
+            if not all(f[2] is not None for f in fields):
+                raise self.err(loc, f"type {tname!r} gives offsets for some fields only")
+            offs = [int(f[2]) for f in fields]  # type: ignore[arg-type]
+            isz = size if size is not None else max(o + d.itemsize for o, d in zip(offs, fmts))
+        elif size is None or size == packed_end:
+            offs, o = [], 0
+            for d in fmts:
+                offs.append(o)
+                o += d.itemsize
+            isz = packed_end
+        else:
+            offs, end, al = _natural_layout([(n, d) for n, d in zip(names, fmts)])
+            isz = size
+            aligned = (end + al - 1) // al * al
+            if end > isz or aligned != isz:
+                raise self.err(loc, f"type {tname!r}: size {isz} fits neither packed ({packed_end}) nor C-aligned "
+                                    f"({aligned}) layout")
+        dt = self.sized({"names": names, "formats": fmts, "offsets": offs, "itemsize": isz}, loc)
+        if count > 1:
+            dt = self.sized((dt, (count,)), loc)
+        return dt
 
 
 def load_odin_db(source: "str | os.PathLike | dict | OdinDB") -> OdinDB:

@@ -27,16 +27,28 @@ from .packets import DATA, EVENT, IDENTIFIER, IDENTIFIER_EXT, TYPE_DESCRIPTOR
 from .sequence import TickUnwrapper
 from .table import DEFAULT_COUNTS_PER_SECOND
 
-__all__ = ["timed_packets", "replay", "replay_burst", "iter_packets", "packet_list"]
+__all__ = ["timed_packets", "replay", "replay_burst", "iter_packets", "packet_list", "timestamped"]
 
 _TS = struct.Struct("<I")
 
 
+def timestamped(packet: bytes | bytearray | memoryview) -> bool:
+    """Whether a packet carries a device timestamp (DATA, EVENT): pacing starts at the first one.
+
+    >>> timestamped(bytes([2]) + bytes(9)), timestamped(bytes([1]) + bytes(13))
+    (True, False)
+    """
+    return len(packet) >= 10 and packet[0] in (DATA, EVENT)
+
+
 def _packet_times(pk: List[bytes], cps: float) -> Iterator[Tuple[float, bytes]]:
+    """Unwrapped tick times, non-decreasing; packets before the first timestamp take its time
+    (as :class:`~fastodin.odin.mapping.OdinToFastPack` records them)."""
+    first = next((p for p in pk if timestamped(p)), None)
+    t = _TS.unpack_from(first, 4)[0] / cps if first is not None else 0.0
     u = TickUnwrapper()
-    t = 0.0
     for p in pk:
-        if len(p) >= 10 and p[0] in (DATA, EVENT):
+        if timestamped(p):
             tt = u.update(_TS.unpack_from(p, 4)[0]) / cps
             if tt > t:
                 t = tt
@@ -131,7 +143,7 @@ def replay(source: Any, *, speed: float = 0.0, identifier_interval: Optional[flo
     t0_rec: Optional[float] = None
     t0_wall = 0.0
     for t, p in timed_packets(source, format=format, counts_per_second=counts_per_second):
-        if speed > 0 and (t0_rec is not None or (p and p[0] in (DATA, EVENT))):
+        if speed > 0 and (t0_rec is not None or timestamped(p)):
             # pacing starts at the first timestamped packet (identifiers before it carry no time)
             if t0_rec is None:
                 t0_rec, t0_wall = t, clock()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
+import orjson
 
 from ..errors import OdinError
 from .crc import set_id as _crc_set_id
@@ -26,7 +27,10 @@ from .types import (CHAR, CUSTOM, ELEMENT_NAMES, F32, element_code, element_size
                     is_known_element, raw_dtype)
 
 __all__ = ["EntryDef", "SetDef", "struct_dtype_from_typedef", "SchemaAssembler", "TypeAssembler",
-           "PACKET_HEADER_FIELDS", "flat_columns"]
+           "PACKET_HEADER_FIELDS", "flat_columns", "MISSING_RANGES_KEPT"]
+
+#: Runs of missing 0x03 ordinals a report lists per set (the counts are always exact).
+MISSING_RANGES_KEPT = 8
 
 PACKET_HEADER_FIELDS = [("type", "u1"), ("set_id", "<u2"), ("reserved", "u1"), ("timestamp", "<u4"),
                         ("sequence", "<u2")]
@@ -221,11 +225,37 @@ class SetDef:
             out.append(IdentifierExt(self.set_id, self.definition_identifier, total, start, tuple(cur)))
         return out
 
-    def to_meta(self) -> Dict[str, Any]:
-        """JSON-able description of the definition (what id-0 metadata carries)."""
-        return {"set_id": self.set_id, "definition_identifier": self.definition_identifier,
-                "computed_set_id": self.computed_set_id, "source": self.source,
-                "data_size": self.data_size, "entries": [e.to_meta() for e in self.entries]}
+    def to_meta(self, max_size: Optional[int] = None) -> Dict[str, Any]:
+        """JSON-able description of the definition (what id-0 metadata carries).
+
+        ``max_size``: when the entries' JSON would exceed that many bytes (hostile definitions:
+        65,535 entries each repeating a large custom type), ``entries`` is left out and
+        ``entries_omitted`` says how many there are (the identifier packets, stored verbatim,
+        still hold the definition); the object is built entry by entry, so memory stays bounded.
+
+        >>> s = SetDef(1, 2, (EntryDef(5, 4, "v", F32),) * 3)
+        >>> len(s.to_meta()["entries"]), s.to_meta(max_size=100)["entries_omitted"]
+        (3, 3)
+        """
+        m: Dict[str, Any] = {"set_id": self.set_id, "definition_identifier": self.definition_identifier,
+                             "computed_set_id": self.computed_set_id, "source": self.source,
+                             "data_size": self.data_size}
+        if max_size is None:
+            m["entries"] = [e.to_meta() for e in self.entries]
+            return m
+        ents: List[Dict[str, Any]] = []
+        size = 0
+        for e in self.entries:
+            em = e.to_meta()
+            size += len(orjson.dumps(em)) + 1
+            if size > max_size:
+                m["entries_omitted"] = len(self.entries)
+                m["note"] = (f"definition metadata exceeds {max_size} bytes: entries omitted (the identifier "
+                             f"packets on odin/set/0x{self.set_id:04X}/identifier hold them)")
+                return m
+            ents.append(em)
+        m["entries"] = ents
+        return m
 
     @classmethod
     def from_meta(cls, m: Dict[str, Any]) -> "SetDef":
@@ -234,6 +264,9 @@ class SetDef:
         >>> s = SetDef(1, 2, (EntryDef(5, 4, "v", F32),)); SetDef.from_meta(s.to_meta()) == s
         True
         """
+        if isinstance(m, dict) and "entries" not in m and "entries_omitted" in m:
+            raise OdinError(f"ODIN set definition metadata without its entries ({m['entries_omitted']!r} omitted: "
+                            f"over the size limit; the identifier packets hold them)")
         try:
             ents = []
             for e in m["entries"]:
@@ -247,12 +280,22 @@ class SetDef:
         except (KeyError, TypeError, ValueError) as ex:
             raise OdinError("bad ODIN set definition metadata: %s" % ex) from None
 
+    def layout_key(self) -> Tuple[Any, ...]:
+        """What decides how DATA decodes: set id and each entry's global id, size, dtype and name
+        (computed once per definition).
+
+        >>> SetDef(1, 0, (EntryDef(5, 4, "v", F32),)).layout_key()
+        (1, ((5, 4, dtype('float32'), 'v'),))
+        """
+        k = self.__dict__.get("_layout_key")
+        if k is None:
+            k = (self.set_id, tuple((e.global_id, e.size, e.resolved_dtype(), e.name) for e in self.entries))
+            object.__setattr__(self, "_layout_key", k)
+        return k
+
     def same_layout(self, other: "SetDef") -> bool:
         """True when both decode DATA identically (same ids, sizes and dtypes)."""
-        return (self.set_id == other.set_id and len(self.entries) == len(other.entries)
-                and all(a.global_id == b.global_id and a.size == b.size
-                        and a.resolved_dtype() == b.resolved_dtype() and a.name == b.name
-                        for a, b in zip(self.entries, other.entries)))
+        return self.layout_key() == other.layout_key()
 
 
 def struct_dtype_from_typedef(td: TypeDef) -> Tuple[np.dtype, Optional[str]]:
@@ -313,14 +356,20 @@ class SchemaAssembler:
         self.set_id: Optional[int] = None
         self._items: Dict[int, ExtItem] = {}
         self.conflicts = 0
+        self.changed = False  # whether the last add() changed the items
 
     def add(self, p: IdentifierExt) -> bool:
-        """Add a chunk; returns True when the schema is complete.  A chunk announcing a different
-        total_count or od identifier restarts the assembly (the device changed its definition)."""
+        """Add a chunk; returns True when the schema is complete (``changed`` says whether this
+        chunk changed it).  A chunk announcing a different total_count or od identifier restarts
+        the assembly (the device changed its definition)."""
+        changed = False
         if self.total is not None and (p.total_count != self.total
                                        or p.definition_identifier != self.definition_identifier):
             self._items.clear()
             self.conflicts += 1
+            changed = True
+        if self.total is None:
+            changed = True
         self.total = p.total_count
         self.definition_identifier = p.definition_identifier
         self.set_id = p.set_id
@@ -328,9 +377,12 @@ class SchemaAssembler:
             o = p.start_ordinal + k
             if o < self.total:
                 old = self._items.get(o)
-                if old is not None and old != it:
-                    self.conflicts += 1
-                self._items[o] = it
+                if old != it:
+                    if old is not None:
+                        self.conflicts += 1
+                    self._items[o] = it
+                    changed = True
+        self.changed = changed
         return self.complete
 
     @property
@@ -339,10 +391,59 @@ class SchemaAssembler:
 
     @property
     def missing(self) -> List[int]:
-        """Ordinals not yet seen."""
+        """Ordinals not yet seen (at most ``total_count`` <= 65535 ints; reports use
+        :meth:`missing_summary`, which stays small whatever the chunks claim)."""
         if self.total is None:
             return []
         return [i for i in range(self.total) if i not in self._items]
+
+    @property
+    def missing_count(self) -> int:
+        """How many ordinals below ``total_count`` are not yet seen.
+
+        >>> a = SchemaAssembler(); _ = a.add(IdentifierExt(7, 1, 65535, 3, ())); a.missing_count
+        65535
+        """
+        return 0 if self.total is None else self.total - len(self._items)
+
+    def missing_ranges(self, limit: int = MISSING_RANGES_KEPT) -> Tuple[List[List[int]], int]:
+        """The first ``limit`` runs of missing ordinals as inclusive ``[first, last]`` pairs, and
+        how many further runs there are (time linear in the ordinals seen, output bounded).
+
+        >>> a = SchemaAssembler(); _ = a.add(IdentifierExt(7, 1, 6, 2, (ExtItem(1, 4, 10, 0, "a"),)))
+        >>> a.missing_ranges()
+        ([[0, 1], [3, 5]], 0)
+        >>> a.missing_ranges(1)
+        ([[0, 1]], 1)
+        """
+        if self.total is None:
+            return [], 0
+        out: List[List[int]] = []
+        more = 0
+        nxt = 0  # first ordinal not yet accounted for
+        for o in sorted(self._items):
+            if o > nxt:
+                if len(out) < limit:
+                    out.append([nxt, o - 1])
+                else:
+                    more += 1
+            nxt = o + 1
+        if nxt < self.total:
+            if len(out) < limit:
+                out.append([nxt, self.total - 1])
+            else:
+                more += 1
+        return out, more
+
+    def missing_summary(self, limit: int = MISSING_RANGES_KEPT) -> Dict[str, Any]:
+        """What a report says about an incomplete schema: counts and at most ``limit`` ranges.
+
+        >>> a = SchemaAssembler(); _ = a.add(IdentifierExt(7, 1, 65535, 0, ())); a.missing_summary()
+        {'total_count': 65535, 'received': 0, 'missing': 65535, 'missing_ranges': [[0, 65534]], 'more_ranges': 0}
+        """
+        ranges, more = self.missing_ranges(limit)
+        return {"total_count": self.total or 0, "received": len(self._items), "missing": self.missing_count,
+                "missing_ranges": ranges, "more_ranges": more}
 
     def items(self) -> List[ExtItem]:
         """Items in ordinal order (only meaningful once complete)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Set
 
 from ..errors import OdinError
 from .odindb import OdinDB, load_odin_db
@@ -28,9 +28,12 @@ from .schema import EntryDef, SchemaAssembler, SetDef, TypeAssembler
 from .sequence import SequenceTracker, TickUnwrapper
 from .types import CUSTOM, is_known_element
 
-__all__ = ["OdinStream", "PacketInfo", "StreamStats"]
+__all__ = ["OdinStream", "PacketInfo", "StreamStats", "MAX_LAYOUTS_KEPT"]
 
 _TS = struct.Struct("<IH")
+#: Distinct layouts of one set kept in ``OdinStream.history`` (decode() picks by packet length);
+#: older ones are dropped and counted in ``stats.layouts_dropped``.
+MAX_LAYOUTS_KEPT = 64
 
 
 @dataclass
@@ -63,7 +66,7 @@ class StreamStats:
 
     FIELDS = ("packets", "data", "events", "identifiers", "identifiers_ext", "type_descriptors", "unknown",
               "malformed", "set_id_mismatches", "length_mismatches", "undefined_data", "unknown_element_types",
-              "definition_changes")
+              "definition_changes", "layouts_dropped")
 
     def __init__(self) -> None:
         for f in self.FIELDS:
@@ -97,6 +100,7 @@ class OdinStream:
         self.stats = StreamStats()
         self.max_errors_kept = max_errors_kept
         self._sizes: Dict[int, int] = {}
+        self._awaiting: Dict[int, Set[int]] = {}  # custom type id -> sets with entries waiting for it
         self._seen: Dict[tuple, bytes] = {}  # last bytes of each identifier/type packet (re-sends are cheap)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -142,10 +146,26 @@ class OdinStream:
                         % (sid, new.computed_set_id))
         self.sets[sid] = new
         self._sizes[sid] = new.packet_size
-        self.history.setdefault(sid, []).append(new)
+        hist = self.history.setdefault(sid, [])
+        key = new.layout_key()
+        for i in range(len(hist) - 1, -1, -1):  # a layout seen before moves to the end: no duplicates
+            if hist[i].layout_key() == key:
+                del hist[i]
+                break
+        hist.append(new)
+        if len(hist) > MAX_LAYOUTS_KEPT:
+            del hist[0]
+            self.stats.layouts_dropped += 1
         if old is not None:
             self.stats.definition_changes += 1
+        self._await_types(sid, new)
         return True
+
+    def _await_types(self, sid: int, d: SetDef) -> None:
+        """Note the custom types ``d`` still waits for: their 0x04 refreshes it (once)."""
+        for e in d.entries:
+            if e.element_type == CUSTOM and e.dtype is None:
+                self._awaiting.setdefault(e.type_id, set()).add(sid)
 
     def _from_identifier(self, p: Identifier) -> SetDef:
         sid = p.set_id
@@ -161,16 +181,27 @@ class OdinStream:
         return SetDef(sid, p.definition_identifier, tuple(EntryDef(e.global_id, e.size) for e in p.entries),
                       "identifier")
 
-    def _refresh_custom(self) -> List[int]:
+    def _refresh_custom(self, type_ids: Iterable[int]) -> List[int]:
+        """Re-resolve the sets waiting for these custom types (only those: a type packet costs
+        the sets that use it, not every set).  A set is refreshed once per type arrival; an
+        entry the type does not fit stays raw until the set is defined again."""
+        todo: Set[int] = set()
+        for tid in type_ids:
+            todo.update(self._awaiting.pop(tid, ()))
         changed = []
-        for sid, sd in list(self.sets.items()):
-            if any(e.element_type == CUSTOM and e.dtype is None for e in sd.entries):
-                asm = self.assemblers.get(sid)
-                if asm is not None and asm.complete:
-                    nd = SetDef(sid, sd.definition_identifier, tuple(self._entry_from_item(i) for i in asm.items()),
-                                "identifier_ext")
-                    if self._set_def(sid, nd):
-                        changed.append(sid)
+        for sid in sorted(todo):
+            sd = self.sets.get(sid)
+            asm = self.assemblers.get(sid)
+            if sd is None or asm is None or not asm.complete:
+                continue
+            nd = SetDef(sid, sd.definition_identifier, tuple(self._entry_from_item(i) for i in asm.items()),
+                        "identifier_ext")
+            if self._set_def(sid, nd):
+                changed.append(sid)
+            else:  # unchanged: keep waiting for the types not described yet
+                for e in sd.entries:
+                    if e.element_type == CUSTOM and e.dtype is None and self.types.dtype(e.type_id) is None:
+                        self._awaiting.setdefault(e.type_id, set()).add(sid)
         return changed
 
     # -- main entry ------------------------------------------------------------------------
@@ -254,7 +285,7 @@ class OdinStream:
             if asm is None:
                 asm = self.assemblers[p.set_id] = SchemaAssembler()
             ch = False
-            if asm.add(p):
+            if asm.add(p) and asm.changed:  # a re-sent chunk that changes nothing costs its items only
                 nd = SetDef(p.set_id, p.definition_identifier, tuple(self._entry_from_item(i) for i in asm.items()),
                             "identifier_ext")
                 ch = self._set_def(p.set_id, nd)
@@ -262,7 +293,7 @@ class OdinStream:
         assert isinstance(p, TypeDescriptor)
         st.type_descriptors += 1
         self.types.add(p)
-        changed = self._refresh_custom()
+        changed = self._refresh_custom(td.type_id for td in p.types)
         return PacketInfo("type_descriptor", 0, changed=bool(changed), sets=changed or None)
 
     def report(self) -> Dict[str, Any]:
@@ -282,7 +313,7 @@ class OdinStream:
                 d["set_id_ok"] = sd.set_id_ok
             asm = self.assemblers.get(sid)
             if asm is not None and not asm.complete:
-                d["schema_missing_ordinals"] = asm.missing
+                d["schema_incomplete"] = asm.missing_summary()
             tr = self.sequences.get(sid)
             if tr is not None:
                 d["sequence"] = tr.as_dict()

@@ -13,6 +13,7 @@ dtype('S8')
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -80,8 +81,10 @@ def element_size(code: int) -> Optional[int]:
     return ELEMENT_SIZES.get(code)
 
 
+@lru_cache(maxsize=1 << 16)
 def raw_dtype(size: int) -> np.dtype:
-    """The dtype used for bytes we cannot type: ``V{size}`` (an opaque void of that many bytes).
+    """The dtype used for bytes we cannot type: ``V{size}`` (an opaque void of that many bytes;
+    one shared object per size: 65,536 raw sets do not hold 65,536 copies).
 
     >>> raw_dtype(3)
     dtype('V3')
