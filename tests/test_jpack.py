@@ -49,8 +49,8 @@ def test_cutter_is_perls_loop(sizes, message_limit, byte_limit, batches):
     assert got == perl_cut(sizes, message_limit, byte_limit)
 
 
-def _records(ar):
-    return [(struct.pack("<d", r.time), r.name if r.id else 0, bytes(r.payload)) for r in ar.records()]
+def _records(ar, order="file"):
+    return [(struct.pack("<d", r.time), r.name if r.id else 0, bytes(r.payload)) for r in ar.records(order=order)]
 
 
 times = st.one_of(st.floats(allow_nan=False, allow_infinity=False, width=64), st.just(0.0), st.just(-0.0),
@@ -77,7 +77,10 @@ def test_round_trip_archive_jpack_archive(tmp_path_factory, records, message_lim
     out = d / "back.fastpack.zst"
     assert fastodin.cli.main(["convert", str(d / "web"), str(out)]) == 0
     with fastodin.open(out) as b, fastodin.open(src) as a:
-        assert _records(b) == _records(a)
+        # The writer keeps each frame in time order (spec/archive.md), and the converted archive cuts
+        # its frames elsewhere: with out-of-order writes only the time order is the same, record for
+        # record (ties keep their order).
+        assert _records(b, "time") == _records(a, "time")
 
 
 def test_deflate_chunks_are_raw_deflate(tmp_path):
