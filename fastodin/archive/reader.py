@@ -49,9 +49,8 @@ __all__ = ["open_archive", "Archive", "DEFAULT_MAX_FRAME_SIZE", "Damage"]
 DEFAULT_MAX_FRAME_SIZE = 1 << 30
 _TAIL = 1 << 16
 #: Bytes per virtual frame of a raw .fastpack file, and per entry cut from a zstd frame without
-#: index entry (frames are decompressed in pieces of _PIECE, never whole, while scanning).
+#: index entry (such frames are decoded block by block, never whole: a block is <= 128 KiB).
 RAW_CHUNK = 1 << 22
-_PIECE = 1 << 17
 #: zstd's largest expansion: a 4-byte RLE block gives at most one 128 KiB block of content.
 _MAX_RATIO = 1 << 15
 #: Largest index or seek-table frame read into memory (a bigger one is treated as damaged).
@@ -122,22 +121,26 @@ class _ScanState:
         self.broken = False
 
 
-class _PreadFile:
-    """A read-only file object over bytes ``[pos, end)`` of ``fd`` (pread: no shared position),
-    the source of a zstd stream reader."""
+class _PieceReader:
+    """``read(n)`` over an iterator of byte pieces: a decoder is pulled only as far as asked, so
+    an error past the bytes read is never raised."""
 
-    __slots__ = ("_fd", "_pos", "_end")
+    __slots__ = ("_it", "_buf")
 
-    def __init__(self, fd: int, pos: int, end: int) -> None:
-        self._fd, self._pos, self._end = fd, pos, end
+    def __init__(self, it: Iterator[bytes]) -> None:
+        self._it = it
+        self._buf = bytearray()
 
-    def read(self, n: int = -1) -> bytes:
-        n = self._end - self._pos if n is None or n < 0 else min(n, self._end - self._pos)
-        if n <= 0:
-            return b""
-        b = _pread(self._fd, n, self._pos)
-        self._pos += len(b)
-        return b
+    def read(self, n: int) -> bytes:
+        buf = self._buf
+        while len(buf) < n:
+            piece = next(self._it, None)
+            if piece is None:
+                break
+            buf += piece
+        out = bytes(buf[:n])
+        del buf[:n]
+        return out
 
 
 def open_archive(path: Union[str, "os.PathLike[str]"], *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
@@ -530,26 +533,29 @@ class Archive:
                         st.soff += e.decompressed_size
                         st.entries.append(e)
                     else:      # recover: keep what decodes, the entry says what is lost
-                        n0 = len(st.entries)
-                        try:
-                            self._stream_frame(st, pos, csize, content, torn=True)
-                        except DataError:
-                            pass
-                        self._lose(st, pos, pos + csize, problem, e, False, n0)
+                        self._lose(st, pos, pos + csize, problem, e, True)
                     self._bind(st, e)
                 elif st.broken:
                     self._lose(st, pos, pos + csize, "follows damage in a zstd stream without fastodin index "
                                "(where its records start is unknown)", e, False)
                 else:
+                    # recover checks the whole frame first: what it saves of a damaged one, _lose decides
+                    _good, problem, _ck = self._decodable(pos, pos + csize) if lenient else (0, None, False)
                     n0 = len(st.entries)
                     try:
+                        if problem is not None:
+                            raise CorruptFrameError(f"zstd frame at offset {pos} (no index entry) is corrupt: {problem}",
+                                                    offset=pos)
                         self._stream_frame(st, pos, csize, content)
                     except DataError as exc:
                         if not lenient:
                             if isinstance(exc, LimitError):
                                 raise
                             raise CorruptFrameError(f"{exc}; use fastodin.archive.recover()", offset=pos) from None
-                        self._lose(st, pos, pos + csize, str(exc), e, False, n0)
+                        if problem is None:     # decoded up to a limit: what it gave so far is kept
+                            self._lose(st, pos, pos + csize, str(exc), e, False, n0)
+                        else:
+                            self._lose(st, pos, pos + csize, str(exc), e, True)
                 pos += csize
                 continue
             # neither zstd nor skippable
@@ -576,22 +582,34 @@ class Archive:
         for cid in e.channels:
             st.bound.setdefault(cid, cid)
 
-    def _check_frame(self, pos: int, csize: int, e: FrameEntry) -> Optional[str]:
-        """Why the data frame of entry ``e`` does not decode to its ``decompressed_size`` bytes with
-        a good checksum (None: it does), decoding it in pieces."""
-        src: Any = _PreadFile(self._fd, pos, pos + csize)
-        reader = zstandard.ZstdDecompressor().stream_reader(src, read_size=_PIECE, read_across_frames=False)
-        got = 0
+    def _decodable(self, pos: int, end: int) -> Tuple[int, Optional[str], bool]:
+        """``(bytes, problem, bad checksum)``: how much of the zstd frame at ``pos`` decodes from its
+        start (block by block, within ``end``, at most max_frame_size + 1) and why it stops (None:
+        it is whole and its checksum good)."""
+        good = 0
         try:
-            while got <= e.decompressed_size:
-                piece = reader.read(_PIECE)
-                if not piece:
-                    break
-                got += len(piece)
+            for piece in self._block_pieces(pos, end):
+                good += len(piece)
+                if good > self._max:
+                    return good, f"decompresses to more than max_frame_size={self._max} bytes", False
         except zstandard.ZstdError as exc:
-            return f"{e.describe()} is corrupt after {got} decompressed bytes: {exc}"
-        if got != e.decompressed_size:
-            return f"{e.describe()}: decompressed to {got} bytes, its index entry says {e.decompressed_size}"
+            return good, f"{exc} (after {good} decompressed bytes)", "checksum" in str(exc).lower()
+        except DataError as exc:
+            return good, str(exc), False
+        try:
+            zstd_frame_size(lambda o, n: _pread(self._fd, n, o), pos, end)
+        except DataError as exc:
+            return good, f"{exc} (after {good} decompressed bytes)", False
+        return good, None, False
+
+    def _check_frame(self, pos: int, csize: int, e: FrameEntry) -> Optional[str]:
+        """Why the data frame of entry ``e`` does not decode whole to its ``decompressed_size``
+        bytes with a good checksum (None: it does)."""
+        good, problem, _ck = self._decodable(pos, pos + csize)
+        if problem is not None:
+            return f"{e.describe()} is corrupt: {problem}"
+        if good != e.decompressed_size:
+            return f"{e.describe()}: decompressed to {good} bytes, its index entry says {e.decompressed_size}"
         return None
 
     def _cut_or_corrupt(self, st: _ScanState, pos: int, what: str, entry: Optional[FrameEntry],
@@ -610,10 +628,11 @@ class Archive:
 
     def _lose(self, st: _ScanState, pos: int, end: int, reason: str, entry: Optional[FrameEntry],
               salvage: bool, n0: Optional[int] = None) -> None:
-        """Record ``[pos, end)`` as damage.  With ``salvage`` (recover) a zstd frame there is first
-        decoded as far as it goes and its whole records are kept; ``n0``: the frame was decoded
-        already, the entries from ``st.entries[n0]`` on are what it kept.  A record left cut in
-        ``st.carry`` is lost with it."""
+        """Record ``[pos, end)`` as damage.  With ``salvage`` (recover) the whole records that a zstd
+        frame there decodes to from its start are kept first — all that precedes a torn or broken
+        block; nothing of a frame whose content checksum fails (which bytes are wrong is unknown).
+        ``n0``: the frame was decoded already, ``st.entries[n0:]`` is what it kept.  A record left
+        cut in ``st.carry`` is lost with it."""
         zstd = end - pos >= 4 and _pread(self._fd, 4, pos) == _U32.pack(ZSTD_MAGIC)
         if entry is not None:       # a fastodin data frame starts at a record boundary
             self._stream_break(st, pos, f"the data frame at offset {pos}")
@@ -621,11 +640,13 @@ class Archive:
         if n0 is None:
             n0 = len(st.entries)
             if salvage and zstd and not st.broken:
-                try:
-                    got = self._stream_frame(st, pos, end - pos, None, torn=True)
-                    whole = got == zstd_frame_header(_pread(self._fd, 18, pos))[1]
-                except DataError as exc:
-                    reason = f"{reason}; {exc}"
+                good, problem, bad_checksum = self._decodable(pos, end)
+                whole = problem is None
+                if not bad_checksum and good:
+                    try:
+                        self._stream_frame(st, pos, end - pos, None, limit=good)
+                    except DataError as exc:
+                        reason = f"{reason}; {exc}"
         kept = st.entries[n0:]
         if entry is not None:
             self._bind(st, entry)
@@ -661,54 +682,98 @@ class Archive:
             return None
         return int(dsizes[k])
 
-    def _stream_frame(self, st: _ScanState, pos: int, csize: int, content: Optional[int], torn: bool = False) -> int:
-        """Decompress the zstd frame at ``pos`` (``csize`` bytes, no usable index entry) in pieces,
+    def _stream_frame(self, st: _ScanState, pos: int, csize: int, content: Optional[int],
+                      limit: Optional[int] = None) -> int:
+        """Decode the zstd frame at ``pos`` (``csize`` bytes, no usable index entry) block by block,
         never whole, cutting its records into entries of about RAW_CHUNK bytes; returns its
         decompressed size.  Output is capped at min(declared size, seek-table size, max_frame_size)
-        (LimitError / CorruptFrameError past it).  ``torn``: the frame may end early (salvage)."""
+        (LimitError / CorruptFrameError past it).  ``limit`` (salvage of a torn or damaged frame):
+        use only its first ``limit`` bytes, which are known to decode."""
         what = f"zstd frame at offset {pos} (no index entry)"
-        if content is not None and content > self._max:
+        salvage = limit is not None
+        if content is not None and content > self._max and not salvage:
             raise LimitError(f"{what}: its header says {content} bytes > max_frame_size={self._max} "
                              "(open(path, max_frame_size=N) reads bigger frames)", offset=pos, length=content, limit=self._max)
-        seek = None if torn else self._seek_size(pos, csize, content)
+        seek = None if salvage else self._seek_size(pos, csize, content)
         expect = content if content is not None else seek
         cap = min(self._max, expect) if expect is not None else self._max
+        if limit is not None:
+            cap = expect = limit
         st.owed += csize
-        src: Any = _PreadFile(self._fd, pos, pos + csize)
-        reader = zstandard.ZstdDecompressor().stream_reader(src, read_size=_PIECE, read_across_frames=False)
         got = 0
         carried = len(st.carry)
         n0 = len(st.entries)
         try:
-            while True:
-                piece = reader.read(_PIECE)
-                if not piece:
-                    break
+            for piece in self._block_pieces(pos, pos + csize):
                 if got + len(piece) > cap:
-                    if cap == self._max:
+                    if salvage:
+                        piece = piece[:cap - got]
+                    elif cap == self._max:
                         raise LimitError(f"{what}: decompresses to more than max_frame_size={self._max} bytes "
                                          "(open(path, max_frame_size=N) reads bigger frames)", offset=pos, limit=self._max)
-                    raise CorruptFrameError(f"{what}: decompresses to more than the {cap} bytes its "
-                                            f"{'header' if content is not None else 'seek table'} says", offset=pos)
+                    else:
+                        raise CorruptFrameError(f"{what}: decompresses to more than the {cap} bytes its "
+                                                f"{'header' if content is not None else 'seek table'} says", offset=pos)
                 if not st.carry:
                     st.frame, st.lead = pos, got
                 st.carry += piece
                 got += len(piece)
                 if len(st.carry) >= RAW_CHUNK:
                     self._stream_cut(st, pos, got)
+                if salvage and got >= cap:
+                    break
         except zstandard.ZstdError as exc:
-            self._stream_cut(st, pos, got)     # keep the whole records decoded before the error
+            self._stream_cut(st, pos, got)     # the whole records decoded before the error
             cls = ChecksumError if "checksum" in str(exc).lower() else CorruptFrameError
             raise cls(f"{what} is corrupt after {got} decompressed bytes: {exc}", offset=pos) from None
         self._stream_cut(st, pos, got)
-        if not torn and expect is not None and got != expect:
+        if expect is not None and got != expect:
             raise CorruptFrameError(f"{what}: decompressed to {got} bytes, its "
                                     f"{'header' if content is not None else 'seek table'} says {expect}", offset=pos)
-        if not torn and not carried and not st.carry and len(st.entries) == n0 + 1:
+        if not salvage and not carried and not st.carry and len(st.entries) == n0 + 1:
             e = st.entries[n0]
             if e.lead == 0 and e.decompressed_size == got and e.compressed_size == csize:
                 e.lead = None    # a frame of whole records: an ordinary frame
         return got
+
+    def _block_pieces(self, pos: int, end: int, across: bool = False) -> Iterator[bytes]:
+        """Content of the zstd frame at ``pos`` block by block (at most 128 KiB each), for as long as
+        it decodes: the frame header and then each whole block before ``end`` are fed to the
+        decoder one at a time, so everything before a torn or broken block is delivered and a
+        content-checksum mismatch raises only after the content.  ``across``: go on through the
+        frames (and skippable frames) that follow, up to ``end`` or anything else."""
+        while pos + 8 <= end:
+            magic, ln = _U32x2.unpack(_pread(self._fd, 8, pos))
+            if is_skippable(magic) and across:
+                pos += 8 + ln
+                continue
+            if magic != ZSTD_MAGIC:
+                return
+            hsize, _content, checksum = zstd_frame_header(_pread(self._fd, 18, pos))
+            dobj = zstandard.ZstdDecompressor().decompressobj()
+            dobj.decompress(_pread(self._fd, hsize, pos))
+            p = pos + hsize
+            last = False
+            while not last:
+                if p + 3 > end:
+                    return
+                bh = int.from_bytes(_pread(self._fd, 3, p), "little")
+                btype, bsize, last = (bh >> 1) & 3, bh >> 3, bool(bh & 1)
+                n = 3 + (1 if btype == 1 else bsize)
+                if btype == 3 or bsize > (1 << 17) or p + n > end:
+                    return
+                piece = dobj.decompress(_pread(self._fd, n, p))
+                if piece:
+                    yield piece
+                p += n
+            if checksum:
+                if p + 4 > end:
+                    return
+                dobj.decompress(_pread(self._fd, 4, p))     # a mismatch raises here
+                p += 4
+            if not across:
+                return
+            pos = p
 
     def _stream_cut(self, st: _ScanState, pos: int, got: int) -> None:
         """Cut the whole records in ``st.carry`` into one entry; keep the cut record's bytes."""
@@ -1001,9 +1066,7 @@ class Archive:
         with self._cursor_lock:
             cur, self._cursor = self._cursor, None
             if cur is None or not start - (e.lead or 0) <= cur[1] <= start:
-                src: Any = _PreadFile(self._fd, e.data_offset, self.size)
-                cur = [zstandard.ZstdDecompressor().stream_reader(src, read_size=_PIECE, read_across_frames=True),
-                       start - (e.lead or 0)]
+                cur = [_PieceReader(self._block_pieces(e.data_offset, self.size, across=True)), start - (e.lead or 0)]
             parts: List[bytes] = []
             got = 0
             try:
