@@ -4,6 +4,7 @@ knows them and as "at least N" elsewhere, and saves the whole records at the sta
 damaged frame."""
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import textwrap
@@ -218,3 +219,58 @@ def test_demo_archive_cut_after_its_first_block(demo_archive, tmp_path):
     assert rep.records_saved + rep.records_lost == total
     with fastodin.open(out) as ar:
         assert [(r.time, r.name, bytes(r.payload)) for r in ar.records()] == recs[:rep.records_saved]
+
+
+def test_damaged_frame_in_the_middle_saves_its_decodable_start(tmp_path):
+    """A closed archive whose middle frame has a broken third block: the records of its first two
+    blocks are saved, the loss is exact, every other frame is copied."""
+    src = tmp_path / "in.fastpack.zst"
+    rnd = __import__("random").Random(9)
+    recs = [(i * 0.001, f"c{i % 3}", bytes(rnd.randrange(256) for _ in range(64))) for i in range(24000)]
+    with Writer(src, frame_size=640 << 10, flush_interval=None) as w:
+        for r in recs:
+            w.write(*r)
+    with fastodin.open(src) as ar:
+        k = max(range(1, len(ar.frames) - 1), key=lambda j: ar.frames[j].decompressed_size)
+        mid = ar.frames[k]
+        before = sum(e.data_records for e in ar.frames[:k])
+    assert mid.decompressed_size > 3 << 17
+    data = bytearray(src.read_bytes())
+    off = mid.data_offset
+    third = _after_blocks(bytes(data), off, 2)
+    data[third] |= 0x06                      # block type 3: reserved, undecodable
+    prefix = zstandard.ZstdDecompressor().stream_reader(bytes(data[off:third])).read()
+    dec = Decoder()
+    dec.feed(prefix)
+    in_prefix = sum(1 for _ in dec)          # the frame's definitions came earlier
+    p = tmp_path / "bad.fastpack.zst"
+    p.write_bytes(bytes(data))
+    rep = recover(p, tmp_path / "out.fastpack.zst")
+    assert rep.records_salvaged == in_prefix > 0
+    assert rep.records_lost == mid.data_records - in_prefix
+    assert rep.records_saved + rep.records_lost == len(recs)
+    with fastodin.open(tmp_path / "out.fastpack.zst") as ar:
+        got = [(r.time, r.name, bytes(r.payload)) for r in ar.records()]
+    lost = set(range(before + in_prefix, before + mid.data_records))
+    assert got == [r for j, r in enumerate(recs) if j not in lost]
+
+
+def test_frame_with_a_bad_checksum_is_lost_whole(tmp_path):
+    """A content-checksum mismatch says some byte of the frame is wrong, not which: nothing of it
+    is saved (never a record with a wrong payload); the loss is exact, the other frames copied."""
+    src = tmp_path / "in.fastpack.zst"
+    recs = [(i * 0.01, f"c{i % 3}", struct.pack("<Q", i)) for i in range(3000)]
+    with Writer(src, frame_size=8192, flush_interval=None) as w:
+        for r in recs:
+            w.write(*r)
+    with fastodin.open(src) as ar:
+        mid = ar.frames[len(ar.frames) // 2]
+    data = bytearray(src.read_bytes())
+    data[mid.data_offset + mid.compressed_size - 1] ^= 0x01       # the checksum's last byte
+    p = tmp_path / "bad.fastpack.zst"
+    p.write_bytes(bytes(data))
+    rep = recover(p, tmp_path / "out.fastpack.zst")
+    assert rep.records_salvaged == 0 and rep.records_lost == mid.data_records
+    with fastodin.open(tmp_path / "out.fastpack.zst") as ar:
+        got = [(r.time, r.name, bytes(r.payload)) for r in ar.records()]
+    assert got == [r for r in recs if not mid.t_min <= r[0] <= mid.t_max]

@@ -6,11 +6,14 @@ import json
 import struct
 import sys
 
+import pytest
 import zstandard
 
 from zstd_craft import archive_of, rle_frame
 
+import fastodin
 from fastodin.archive.index import FrameEntry
+from fastodin.errors import LimitError
 
 GiB = 1 << 30
 RSS_LIMIT = 512 << 20      # the issue's ceiling (tests/hostile/conftest.py)
@@ -101,3 +104,18 @@ def test_gib_frame_of_records_info_and_verify_in_bounded_memory(bounded, tmp_pat
     v = bounded.cli("verify", str(p), timeout=300)
     assert v.returncode == 0 and "SOUND" in v.text and f"{n} records" in v.text, v.text
     assert v.peak_rss <= RSS_LIMIT, v.peak_rss
+
+
+def test_limit_is_exact_for_frames_without_content_size(tmp_path):
+    """Content of exactly max_frame_size is read; one block more is a LimitError (not a frame
+    silently cut at the limit)."""
+    limit = 4 << 17
+    ok = tmp_path / "ok.fastpack.zst"
+    ok.write_bytes(rle_frame(4))
+    with fastodin.open(ok, max_frame_size=limit) as ar:
+        assert ar.format == "zstd" and ar.complete and sum(e.n_records for e in ar.frames) == limit // 16
+    over = tmp_path / "over.fastpack.zst"
+    over.write_bytes(rle_frame(5))
+    with pytest.raises(LimitError) as info:
+        fastodin.open(over, max_frame_size=limit)
+    assert info.value.limit == limit
