@@ -64,9 +64,11 @@ class RecoveryReport:
 
     def __str__(self) -> str:
         n = self.records_lost if self.records_lost is not None else self.records_lost_min
-        lost = str(n) if self.records_lost is not None else f"at least {n}"
+        lost = plural(n, "record")
+        if self.records_lost is None:
+            lost = f"at least {lost}" if n else "an unknown number of records"
         return (f"saved {plural(self.records_saved, 'record')} in {plural(self.frames_saved, 'frame')}; lost {lost} "
-                f"{'record' if n == 1 else 'records'} in {plural(len(self.lost), 'region')}")
+                f"in {plural(len(self.lost), 'region')}")
 
 
 def recover(src: Union[str, "os.PathLike[str]"], dst: Union[str, "os.PathLike[str]"], *,

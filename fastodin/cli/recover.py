@@ -56,12 +56,14 @@ def run(args: Any) -> int:
         n = r["records_lost"] if exact else rep.records_lost_min
         print(f"saved: {plural(r['records_saved'], 'record')} in {plural(r['frames_saved'], 'frame')} -> "
               f"{args.output} ({human_bytes(os.path.getsize(args.output))})")
-        print(f"lost:  {'' if exact else 'at least '}{plural(n, 'record')} in "
+        lost = plural(n, "record") if exact else (f"at least {plural(n, 'record')}" if n else "an unknown number of records")
+        print(f"lost:  {lost} in "
               f"{plural(r['frames_lost'], 'frame')} ({plural(len(r['lost']), 'damaged region')})")
         for x in r["lost"]:
             fr = "" if x.get("frame") is None else f"frame {x['frame']}, "
-            recs = plural(x["records"], "record") if x.get("records") is not None else \
-                f"at least {plural(x.get('at_least', 0), 'record')}"
+            recs = plural(x.get("records"), "record")
+            if x.get("records") is None and x.get("at_least"):
+                recs = f"at least {plural(x['at_least'], 'record')}"
             print(f"  {fr}offset {x.get('offset')}: {recs}, "
                   f"time {_t(x.get('t_min'))} .. {_t(x.get('t_max'))}: {x.get('reason')}")
     return EXIT_DATA if lost_any else EXIT_OK

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 import zstandard
 
-from zstd_craft import frames_of
+from .zstd_craft import frames_of
 
 import fastodin
 from fastodin import Decoder

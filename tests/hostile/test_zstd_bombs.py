@@ -9,7 +9,7 @@ import sys
 import pytest
 import zstandard
 
-from zstd_craft import archive_of, rle_frame
+from .zstd_craft import archive_of, rle_frame
 
 import fastodin
 from fastodin.archive.index import FrameEntry
