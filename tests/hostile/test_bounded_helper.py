@@ -18,3 +18,14 @@ def test_time_limit_kills_a_hang(bounded):
 def test_cli_runs(bounded):
     r = bounded.cli("--help")
     assert r.returncode == 0 and b"usage" in r.stdout.lower()
+
+
+def test_peak_rss_is_the_childs_not_pytests(bounded):
+    """A forked child starts with its parent's RSS and Linux keeps that figure in its ru_maxrss
+    across exec: forked from a big pytest, `python -c pass` measured as big as pytest.  The
+    launcher forks the case from a small process instead."""
+    hold = bytearray(300 * 1024 * 1024)
+    hold[::4096] = b"x" * len(hold[::4096])
+    r = bounded.python("pass")
+    assert r.returncode == 0 and r.peak_rss < 100 * MiB, r.peak_rss
+    del hold
