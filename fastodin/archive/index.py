@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Tuple
 from .._fmt import plural
 from ..errors import CorruptFrameError
 
-__all__ = ["FrameEntry", "entry_payload", "consolidated_payload", "parse_index_payload",
+__all__ = ["FrameEntry", "entry_payload", "consolidated_payload", "parse_index_payload", "check_counts",
            "INDEX_TAG", "INDEX_VERSION", "KIND_FRAME", "KIND_CONSOLIDATED"]
 
 INDEX_TAG = b"FPAX"
@@ -50,7 +50,7 @@ class FrameEntry:
 
     __slots__ = ("frame_no", "n_records", "data_offset", "compressed_size", "decompressed_size",
                  "stream_offset", "t_min", "t_max", "group", "channels", "names", "meta",
-                 "skip", "remap")
+                 "skip", "remap", "lead")
 
     def __init__(self, frame_no: int = 0, n_records: int = 0, data_offset: int = 0,
                  compressed_size: int = 0, decompressed_size: int = 0, stream_offset: int = 0,
@@ -75,6 +75,11 @@ class FrameEntry:
         #: raw files only: [(first, stop, {file id: reader id})] where a namespace reset re-bound
         #: an id to another name (records first..stop-1 of the frame); None elsewhere
         self.remap: "List[Tuple[int, int, Dict[int, int]]] | None" = None
+        #: a *segment* of a zstd stream without fastodin index (records cut across zstd frames, or
+        #: a frame too big to hold at once): its records start ``lead`` bytes into the content of
+        #: the zstd frame at ``data_offset`` and may run on into the next frames; None for a
+        #: whole frame (every fastodin data frame)
+        self.lead: "int | None" = None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FrameEntry):
@@ -219,3 +224,28 @@ def parse_index_payload(buf: bytes) -> Tuple[int, List[FrameEntry]]:
             raise CorruptFrameError("consolidated index: trailing bytes", offset=pos)
         return kind, out
     raise CorruptFrameError(f"index frame: unknown kind {kind}")
+
+
+def check_counts(e: FrameEntry) -> None:
+    """CorruptFrameError unless the counts of a parsed entry add up and fit its decompressed size.
+
+    Every record of a frame is a data record of one channel, a definition or a writer-metadata
+    record, and takes 16 header bytes, its payload and at most 7 padding bytes: a count is never
+    trusted beyond what the frame's bytes allow.
+
+    >>> check_counts(FrameEntry(n_records=1, decompressed_size=24, channels={1: (1, 8, 0.0, 0.0)}))
+    >>> check_counts(FrameEntry(n_records=1, decompressed_size=24, channels={1: (0xFFFFFFFF, 8, 0.0, 0.0)}))
+    Traceback (most recent call last):
+    ...
+    fastodin.errors.CorruptFrameError: index entry: channel counts (4294967295) + 0 definitions + 0 metadata records != n_records (1)
+    """
+    n = e.n_records
+    counted = sum(c[0] for c in e.channels.values())
+    if counted + len(e.names) + len(e.meta) != n:
+        raise CorruptFrameError(f"index entry: channel counts ({counted}) + {len(e.names)} definitions + "
+                                f"{len(e.meta)} metadata records != n_records ({n})")
+    payload = (sum(c[1] for c in e.channels.values()) + sum(len(m[2]) for m in e.meta)
+               + sum(len(nm.encode("utf-8", "surrogateescape")) for _, _, nm in e.names))
+    if not 16 * n + payload <= e.decompressed_size <= 16 * n + payload + 7 * n:
+        raise CorruptFrameError(f"index entry: {n} records of {payload} payload bytes cannot make a frame "
+                                f"of {e.decompressed_size} decompressed bytes", length=e.decompressed_size)

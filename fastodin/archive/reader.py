@@ -37,18 +37,22 @@ from ..columns import scan
 from ..errors import ChecksumError, CorruptFrameError, DataError, LimitError, TruncatedError, UsageError
 from ..metadata import decode_meta
 from ..timebase import TIME_KEY, TimeBase
-from .index import INDEX_TAG, KIND_CONSOLIDATED, KIND_FRAME, FrameEntry, parse_index_payload
+from .index import INDEX_TAG, KIND_CONSOLIDATED, KIND_FRAME, FrameEntry, check_counts, parse_index_payload
 from .layout import Layout
 from .seekable import (INDEX_MAGIC, SEEKABLE_FOOTER_MAGIC, ZSTD_MAGIC, is_skippable, parse_footer,
                        parse_seek_table, seek_table_size, zstd_frame_header, zstd_frame_size)
 
 __all__ = ["open_archive", "Archive", "DEFAULT_MAX_FRAME_SIZE", "Damage"]
 
-#: Largest decompressed frame accepted (a header claiming more is a LimitError).
+#: Largest decompressed zstd frame accepted: a header, index entry or seek table claiming more,
+#: or a frame without declared size decompressing to more, is a LimitError.
 DEFAULT_MAX_FRAME_SIZE = 1 << 30
 _TAIL = 1 << 16
-#: Bytes per virtual frame of a raw .fastpack file.
+#: Bytes per virtual frame of a raw .fastpack file, and per entry cut from a zstd frame without
+#: index entry (such frames are decoded block by block, never whole: a block is <= 128 KiB).
 RAW_CHUNK = 1 << 22
+#: zstd's largest expansion: a 4-byte RLE block gives at most one 128 KiB block of content.
+_MAX_RATIO = 1 << 15
 #: Largest index or seek-table frame read into memory (a bigger one is treated as damaged).
 MAX_INDEX_FRAME = 1 << 28
 _U32x2 = struct.Struct("<II")
@@ -57,28 +61,86 @@ _META_TAG = b'{"fastodin":'
 
 
 class Damage:
-    """A region of the file that could not be used: ``offset``, ``length``, ``reason``, and the
-    lost frame's ``entry`` (records, time range) when its index entry survived.
+    """A region of the file that could not be used: ``offset``, ``length``, ``reason``, the lost
+    frame's ``entry`` (records, time range) when its index entry survived, and what recovery
+    saved of that frame: its first ``kept`` records (of any kind) decoded whole, ``salvaged`` of
+    them data records.  ``min_lost``: records certainly lost where no entry says how many (a
+    record or frame the damage cut).
 
-    >>> Damage(10, 5, "cut").reason
-    'cut'
+    >>> d = Damage(10, 5, "cut", min_lost=1)
+    >>> d.reason, d.records, d.at_least
+    ('cut', None, 1)
     """
 
-    __slots__ = ("offset", "length", "reason", "entry")
+    __slots__ = ("offset", "length", "reason", "entry", "kept", "salvaged", "min_lost")
 
-    def __init__(self, offset: int, length: int, reason: str, entry: Optional[FrameEntry] = None) -> None:
+    def __init__(self, offset: int, length: int, reason: str, entry: Optional[FrameEntry] = None,
+                 kept: int = 0, salvaged: int = 0, min_lost: int = 0) -> None:
         self.offset = offset
         self.length = length
         self.reason = reason
         self.entry = entry
+        self.kept = kept
+        self.salvaged = salvaged
+        self.min_lost = min_lost
 
     def __repr__(self) -> str:
         return f"Damage(offset={self.offset}, length={self.length}, reason={self.reason!r})"
 
     @property
     def records(self) -> Optional[int]:
-        """Records lost, when known from the index."""
-        return None if self.entry is None else self.entry.data_records
+        """Data records lost, exact when the index entry survived (else None)."""
+        return None if self.entry is None else max(0, self.entry.data_records - self.salvaged)
+
+    @property
+    def at_least(self) -> int:
+        """Data records certainly lost: exact from the index, else ``min_lost``."""
+        r = self.records
+        return self.min_lost if r is None else r
+
+
+class _ScanState:
+    """What the scan carries from frame to frame: ``entries`` so far, the stream offset ``soff``,
+    the namespace in force (``bound``: file id -> reader id), whether a fastodin index frame was
+    seen (``indexed``) and, for zstd frames without index entry, the bytes of a record that a
+    frame boundary cut (``carry``, starting ``lead`` bytes into the content of the zstd frame at
+    file offset ``frame``), compressed bytes not yet counted in an entry (``owed``) and whether
+    damage broke a stream that has no index to resynchronise on (``broken``)."""
+
+    __slots__ = ("entries", "soff", "bound", "indexed", "carry", "frame", "lead", "owed", "broken")
+
+    def __init__(self) -> None:
+        self.entries: List[FrameEntry] = []
+        self.soff = 0
+        self.bound: Dict[int, int] = {}
+        self.indexed = False
+        self.carry = bytearray()
+        self.frame = 0
+        self.lead = 0
+        self.owed = 0
+        self.broken = False
+
+
+class _PieceReader:
+    """``read(n)`` over an iterator of byte pieces: a decoder is pulled only as far as asked, so
+    an error past the bytes read is never raised."""
+
+    __slots__ = ("_it", "_buf")
+
+    def __init__(self, it: Iterator[bytes]) -> None:
+        self._it = it
+        self._buf = bytearray()
+
+    def read(self, n: int) -> bytes:
+        buf = self._buf
+        while len(buf) < n:
+            piece = next(self._it, None)
+            if piece is None:
+                break
+            buf += piece
+        out = bytes(buf[:n])
+        del buf[:n]
+        return out
 
 
 def open_archive(path: Union[str, "os.PathLike[str]"], *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
@@ -182,8 +244,10 @@ def _pread(fd: int, n: int, off: int) -> bytes:
 class Archive:
     """An open archive or raw FastPack file.  Use :func:`open_archive`.
 
-    Attributes: ``path``, ``size``, ``format`` ("archive" or "fastpack"), ``complete`` (seek table
-    and consolidated index present and consistent), ``frames`` (index entries), ``names``
+    Attributes: ``path``, ``size``, ``format`` ("archive", "zstd" for a zstd-compressed FastPack
+    stream without fastodin index, or "fastpack"), ``complete`` (archive: seek table and
+    consolidated index present and consistent; zstd and fastpack: the stream is whole, no damage),
+    ``frames`` (index entries), ``names``
     (reader id -> channel name; in a raw file an id that a namespace reset re-bound to another
     name also has a virtual reader id ``(k << 32) | id``), ``ids`` (name -> its first id), ``tags`` (file tags), ``streams`` (stream definitions), ``layouts``
     (channel name -> :class:`Layout`), ``damage`` (unusable regions found while opening),
@@ -221,6 +285,11 @@ class Archive:
         self._vids: Dict[Tuple[int, str], int] = {}   # (file id, name) -> reader id
         self._vid_next = 0
         self._vid_base: set = set()
+        #: a foreign seek table (no consolidated index): frame offsets, compressed and decompressed sizes
+        self._seek: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = None
+        #: decoder left where the last segment ended (segments are read in order): [reader, stream offset]
+        self._cursor: Optional[List[Any]] = None
+        self._cursor_lock = threading.Lock()
         try:
             self.size = os.fstat(self._fd).st_size
             head = _pread(self._fd, 12, 0)
@@ -231,8 +300,18 @@ class Archive:
             if magic is not None and (magic == ZSTD_MAGIC or is_skippable(magic) or head[8:12] == INDEX_TAG
                                       or foot == _U32.pack(SEEKABLE_FOOTER_MAGIC)):
                 self.format = "archive"
-                if not self._open_tail():
+                n_notes = len(self.notes)
+                ok = self._open_tail()
+                n_tail = len(self.notes) - n_notes
+                # recover (lenient) always scans: it trusts no index, so nothing an entry hides is missed
+                if not ok or _lenient:
+                    self.frames, self.complete = [], False
                     self._scan(lenient=_lenient)
+                    if self.format == "zstd":
+                        del self.notes[n_notes:n_notes + n_tail]   # not a crashed writer: a stream without index
+                        self.notes.insert(n_notes, "zstd FastPack stream without fastodin index: indexed by decompressing "
+                                          f"every frame{' (its seek table checked)' if self._seek is not None else ''}")
+                        self.complete = not self.damage
             else:
                 self.format = "fastpack"
                 self._open_raw()
@@ -240,6 +319,7 @@ class Archive:
             self._apply_time_base()
         except BaseException:
             os.close(self._fd)
+            self._fd = -1      # __del__ must not close the number again (another file may have it by then)
             raise
 
     # ---- context ------------------------------------------------------------------------------
@@ -259,6 +339,7 @@ class Archive:
 
     def close(self) -> None:
         """Close the file."""
+        self._cursor = None
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
@@ -302,6 +383,8 @@ class Archive:
         if not seek or sum(c for c, _ in seek) != st_off:
             self.notes.append("seek table does not add up to the file size: scanned")
             return False
+        sizes = np.array(seek, np.int64).reshape(-1, 2)
+        self._seek = (np.cumsum(sizes[:, 0]) - sizes[:, 0], sizes[:, 0], sizes[:, 1])
         idx_size = seek[-1][0]
         idx_off = st_off - idx_size
         if idx_size < 8 or seek[-1][1] != 0 or idx_size > MAX_INDEX_FRAME:
@@ -329,30 +412,56 @@ class Archive:
                     or e.decompressed_size != dd or e.stream_offset != soff):
                 self.notes.append(f"consolidated index entry {i} does not match the seek table: scanned")
                 return False
+            why = self._implausible(e)
+            if why:
+                self.notes.append(f"consolidated index entry {i}: {why}: scanned")
+                return False
             pos += ic + dc
             soff += dd
         self.frames = entries
         self.complete = True
+        self._seek = None
         return True
 
+    @staticmethod
+    def _implausible(e: FrameEntry) -> Optional[str]:
+        """Why the counts and sizes of a parsed index entry cannot be true (None if they can):
+        they must add up (:func:`check_counts`) and zstd cannot expand more than 32768 times."""
+        try:
+            check_counts(e)
+        except DataError as exc:
+            return str(exc)
+        if e.decompressed_size > _MAX_RATIO * e.compressed_size:
+            return (f"{e.decompressed_size} decompressed bytes from a frame of {e.compressed_size} bytes "
+                    f"(zstd expands at most {_MAX_RATIO} times)")
+        return None
+
     def _scan(self, lenient: bool) -> None:
-        """Index the file by hopping over frame headers (crashed or damaged files)."""
+        """Index the file by hopping over its frames from offset 0 (crashed, damaged or foreign files).
+
+        A data frame with a usable index entry is sized by its block headers (it must end exactly
+        where its entry says) and not decompressed.  A zstd frame without one is decompressed in
+        pieces and its records, joined to the piece of a record that the previous frame cut, are
+        cut into entries (segments, when records cross frames).  ``lenient`` (recover) trusts no
+        entry: every frame is rebuilt from its data, an entry only says what a damaged frame lost,
+        and the whole records a torn or damaged frame still decodes to are kept.
+        """
         fd, size = self._fd, self.size
         pos = 0
         pending: Optional[FrameEntry] = None   # index entry waiting for its data frame
-        soff = 0
-        bound: Dict[int, int] = {}    # file id -> reader id (namespace in force)
-        entries: List[FrameEntry] = []
+        st = _ScanState()
         while pos < size:
             if pos + 8 > size:
-                self.damage.append(Damage(pos, size - pos, "file ends inside a frame header (cut or crashed writer)", pending))
+                self._lose(st, pos, size, "file ends inside a frame header (cut or crashed writer)", pending, False)
                 pending = None
                 break
             magic, ln = _U32x2.unpack(_pread(fd, 8, pos))
-            if magic == INDEX_MAGIC or (is_skippable(magic) and magic != ZSTD_MAGIC):
+            if is_skippable(magic):
                 end = pos + 8 + ln
+                if magic == INDEX_MAGIC:
+                    st.indexed = True
                 if end > size:
-                    nxt = self._cut_or_corrupt(pos, "an index frame runs past the end of the file", pending, lenient)
+                    nxt = self._cut_or_corrupt(st, pos, "an index frame runs past the end of the file", pending, lenient)
                     pending = None
                     if nxt is None:
                         break
@@ -364,7 +473,7 @@ class Archive:
                         raise CorruptFrameError(f"index frame at offset {pos} claims {ln} bytes > MAX_INDEX_FRAME="
                                                 f"{MAX_INDEX_FRAME}; use fastodin.archive.recover()", offset=pos,
                                                 length=ln, limit=MAX_INDEX_FRAME)
-                    self.damage.append(Damage(pos, nxt - pos, "oversized index frame", pending))
+                    self._lose(st, pos, nxt, "oversized index frame", pending, False)
                     pending = None
                     pos = nxt
                     continue
@@ -382,66 +491,71 @@ class Archive:
                         self.notes.append(f"index frame at offset {pos} unreadable ({exc}); its frame is rebuilt from data")
                         kind, got = 0, []
                     if kind == KIND_FRAME:
-                        e = got[0]
-                        if e.data_offset != end:
+                        why = self._implausible(got[0])
+                        if why:
+                            self.notes.append(f"index frame at offset {pos}: {why}; its frame is rebuilt from data")
+                        elif got[0].data_offset != end:
                             self.notes.append(f"index frame at offset {pos} points elsewhere; ignored")
                         else:
-                            pending = e
+                            pending = got[0]
                 pos = end
                 continue
             if magic == ZSTD_MAGIC:
-                e = pending
-                pending = None
-                indexed = e is not None
-                if e is not None:
-                    if e.data_offset + e.compressed_size > size:
-                        nxt = self._cut_or_corrupt(pos, "a data frame runs past the end of the file", e, lenient)
-                        if nxt is None:
-                            break
-                        pos = nxt
-                        continue
-                    csize = e.compressed_size
+                e, pending = pending, None
+                try:
+                    csize = zstd_frame_size(lambda o, n: _pread(fd, n, o), pos, size)
+                    content = zstd_frame_header(_pread(fd, 18, pos))[1]
+                except TruncatedError:
+                    nxt = self._cut_or_corrupt(st, pos, "a data frame runs past the end of the file", e, lenient)
+                    if nxt is None:
+                        break
+                    pos = nxt
+                    continue
+                except DataError as exc:
+                    if not lenient:
+                        raise CorruptFrameError(f"data frame at offset {pos} ({'no index entry, time range unknown' if e is None else e.describe()}) "
+                                                f"is corrupt: {exc}; use fastodin.archive.recover()", offset=pos) from None
+                    nxt = self._resync(pos + 1)
+                    self._lose(st, pos, nxt, f"corrupt data frame: {exc}", e, True)
+                    pos = nxt
+                    continue
+                if e is not None and (e.compressed_size != csize or (content is not None and content != e.decompressed_size)):
+                    self.notes.append(f"index entry of the data frame at offset {pos} says {e.compressed_size} compressed / "
+                                      f"{e.decompressed_size} bytes, the frame has {csize} / "
+                                      f"{'?' if content is None else content}: entry ignored, frame rebuilt from its data")
+                    e = None
+                if e is not None:   # a fastodin data frame starts at a record boundary
+                    self._stream_break(st, pos, f"the data frame at offset {pos}")
+                    problem = self._check_frame(pos, csize, e) if lenient else None
+                    if problem is None:
+                        e.frame_no = len(st.entries)
+                        e.stream_offset = st.soff
+                        st.soff += e.decompressed_size
+                        st.entries.append(e)
+                    else:      # recover: keep what decodes, the entry says what is lost
+                        self._lose(st, pos, pos + csize, problem, e, True)
+                    self._bind(st, e)
+                elif st.broken:
+                    self._lose(st, pos, pos + csize, "follows damage in a zstd stream without fastodin index "
+                               "(where its records start is unknown)", e, False)
                 else:
+                    # recover checks the whole frame first: what it saves of a damaged one, _lose decides
+                    _good, problem, _ck = self._decodable(pos, pos + csize) if lenient else (0, None, False)
+                    n0 = len(st.entries)
                     try:
-                        csize = zstd_frame_size(lambda o, n: _pread(fd, n, o), pos, size)
-                    except TruncatedError:
-                        nxt = self._cut_or_corrupt(pos, "a data frame runs past the end of the file", None, lenient)
-                        if nxt is None:
-                            break
-                        pos = nxt
-                        continue
+                        if problem is not None:
+                            raise CorruptFrameError(f"zstd frame at offset {pos} (no index entry) is corrupt: {problem}",
+                                                    offset=pos)
+                        self._stream_frame(st, pos, csize, content)
                     except DataError as exc:
                         if not lenient:
-                            raise CorruptFrameError(f"data frame at offset {pos} (no index entry, time range unknown) "
-                                                    f"is corrupt: {exc}; use fastodin.archive.recover()",
-                                                    offset=pos) from None
-                        nxt = self._resync(pos + 1)
-                        self.damage.append(Damage(pos, nxt - pos, f"corrupt data frame without index: {exc}"))
-                        pos = nxt
-                        continue
-                    try:
-                        e, nb = self._rebuild_entry(pos, csize, len(entries), soff, bound)
-                    except DataError as exc:
-                        if not lenient:
-                            raise CorruptFrameError(f"data frame {len(entries)} at offset {pos} (no index entry, time "
-                                                    f"range unknown) is corrupt: {exc}; use fastodin.archive.recover()",
-                                                    offset=pos) from None
-                        self.damage.append(Damage(pos, csize, f"corrupt data frame without index: {exc}"))
-                        pos += csize
-                        continue
-                    bound = nb
-                e.frame_no = len(entries)
-                if e.stream_offset != soff:
-                    e.stream_offset = soff
-                soff += e.decompressed_size
-                if indexed:    # the writer's entry: its ids are bound from here on
-                    for cid, _p, nm in e.names:
-                        bound.setdefault(cid, cid)
-                        self._vids.setdefault((cid, nm), cid)
-                        self._vid_base.add(cid)
-                    for cid in e.channels:
-                        bound.setdefault(cid, cid)
-                entries.append(e)
+                            if isinstance(exc, LimitError):
+                                raise
+                            raise CorruptFrameError(f"{exc}; use fastodin.archive.recover()", offset=pos) from None
+                        if problem is None:     # decoded up to a limit: what it gave so far is kept
+                            self._lose(st, pos, pos + csize, str(exc), e, False, n0)
+                        else:
+                            self._lose(st, pos, pos + csize, str(exc), e, True)
                 pos += csize
                 continue
             # neither zstd nor skippable
@@ -449,25 +563,245 @@ class Archive:
                 raise CorruptFrameError(f"unknown bytes at offset {pos} (magic {magic:#010x}: not a zstd or "
                                         f"skippable frame); use fastodin.archive.recover()", offset=pos)
             nxt = self._resync(pos + 1)
-            self.damage.append(Damage(pos, nxt - pos, f"unknown bytes (magic {magic:#010x})", pending))
+            self._lose(st, pos, nxt, f"unknown bytes (magic {magic:#010x})", pending, False)
             pending = None
             pos = nxt
+        self._stream_break(st, size, "the end of the file")
         if pending is not None:
             self.damage.append(Damage(pending.data_offset, 0, "index entry without its data frame", pending))
-        self.frames = entries
+        self.frames = st.entries
+        if not st.indexed:
+            self.format = "zstd"
 
-    def _cut_or_corrupt(self, pos: int, what: str, entry: Optional[FrameEntry], lenient: bool) -> Optional[int]:
-        """A frame runs past the end of the file: a cut (crashed writer) if no frame follows,
+    def _bind(self, st: _ScanState, e: FrameEntry) -> None:
+        """The ids of a writer's index entry are bound from its frame on (even if the frame is lost)."""
+        for cid, _p, nm in e.names:
+            st.bound.setdefault(cid, cid)
+            self._vids.setdefault((cid, nm), cid)
+            self._vid_base.add(cid)
+        for cid in e.channels:
+            st.bound.setdefault(cid, cid)
+
+    def _decodable(self, pos: int, end: int) -> Tuple[int, Optional[str], bool]:
+        """``(bytes, problem, bad checksum)``: how much of the zstd frame at ``pos`` decodes from its
+        start (block by block, within ``end``, at most max_frame_size + 1) and why it stops (None:
+        it is whole and its checksum good)."""
+        good = 0
+        try:
+            for piece in self._block_pieces(pos, end):
+                good += len(piece)
+                if good > self._max:
+                    return good, f"decompresses to more than max_frame_size={self._max} bytes", False
+        except zstandard.ZstdError as exc:
+            return good, f"{exc} (after {good} decompressed bytes)", "checksum" in str(exc).lower()
+        except DataError as exc:
+            return good, str(exc), False
+        try:
+            zstd_frame_size(lambda o, n: _pread(self._fd, n, o), pos, end)
+        except DataError as exc:
+            return good, f"{exc} (after {good} decompressed bytes)", False
+        return good, None, False
+
+    def _check_frame(self, pos: int, csize: int, e: FrameEntry) -> Optional[str]:
+        """Why the data frame of entry ``e`` does not decode whole to its ``decompressed_size``
+        bytes with a good checksum (None: it does)."""
+        good, problem, _ck = self._decodable(pos, pos + csize)
+        if problem is not None:
+            return f"{e.describe()} is corrupt: {problem}"
+        if good != e.decompressed_size:
+            return f"{e.describe()}: decompressed to {good} bytes, its index entry says {e.decompressed_size}"
+        return None
+
+    def _cut_or_corrupt(self, st: _ScanState, pos: int, what: str, entry: Optional[FrameEntry],
+                        lenient: bool) -> Optional[int]:
+        """A frame runs past the end of the file: a cut (crashed writer) if no index frame follows,
         else a damaged header.  Returns where to continue (None: stop)."""
         nxt = self._resync(pos + 1)
         if nxt >= self.size:
-            self.damage.append(Damage(pos, self.size - pos, f"{what} (cut or crashed writer)", entry))
+            self._lose(st, pos, self.size, f"{what} (cut or crashed writer)", entry, lenient)
             return None
         if not lenient:
             raise CorruptFrameError(f"frame header at offset {pos} is damaged: {what}, yet frames follow at offset "
                                     f"{nxt}; use fastodin.archive.recover()", offset=pos)
-        self.damage.append(Damage(pos, nxt - pos, f"damaged frame header: {what}", entry))
+        self._lose(st, pos, nxt, f"damaged frame header: {what}", entry, True)
         return nxt
+
+    def _lose(self, st: _ScanState, pos: int, end: int, reason: str, entry: Optional[FrameEntry],
+              salvage: bool, n0: Optional[int] = None) -> None:
+        """Record ``[pos, end)`` as damage.  With ``salvage`` (recover) the whole records that a zstd
+        frame there decodes to from its start are kept first — all that precedes a torn or broken
+        block; nothing of a frame whose content checksum fails (which bytes are wrong is unknown).
+        ``n0``: the frame was decoded already, ``st.entries[n0:]`` is what it kept.  A record left
+        cut in ``st.carry`` is lost with it."""
+        zstd = end - pos >= 4 and _pread(self._fd, 4, pos) == _U32.pack(ZSTD_MAGIC)
+        if entry is not None:       # a fastodin data frame starts at a record boundary
+            self._stream_break(st, pos, f"the data frame at offset {pos}")
+        whole = False
+        if n0 is None:
+            n0 = len(st.entries)
+            if salvage and zstd and not st.broken:
+                good, problem, bad_checksum = self._decodable(pos, end)
+                whole = problem is None
+                if not bad_checksum and good:
+                    try:
+                        self._stream_frame(st, pos, end - pos, None, limit=good)
+                    except DataError as exc:
+                        reason = f"{reason}; {exc}"
+        kept = st.entries[n0:]
+        if entry is not None:
+            self._bind(st, entry)
+        min_lost = int(bool(st.carry) or (zstd and not whole))
+        st.carry.clear()
+        self.damage.append(Damage(pos, end - pos, reason, entry, kept=sum(x.n_records for x in kept),
+                                  salvaged=sum(x.data_records for x in kept), min_lost=min_lost))
+        if not st.indexed:
+            st.broken = True
+
+    def _stream_break(self, st: _ScanState, pos: int, what: str) -> None:
+        """The zstd stream without index entries stops before ``pos``: a record it left cut is damage."""
+        if st.carry:
+            self.damage.append(Damage(st.frame, pos - st.frame, f"the stream ends inside a record at {what} "
+                                      f"({len(st.carry)} bytes of it decoded)", min_lost=1))
+            st.carry.clear()
+
+    def _seek_size(self, pos: int, csize: int, content: Optional[int]) -> Optional[int]:
+        """Decompressed size the seek table (without consolidated index) gives the zstd frame at
+        ``pos``, the output cap of a frame without declared size; None without a table or entry.
+        The frame describes itself: a table that sizes it otherwise is noted and no longer used."""
+        if self._seek is None:
+            return None
+        starts, csizes, dsizes = self._seek
+        k = int(np.searchsorted(starts, pos))
+        if k >= starts.shape[0] or int(starts[k]) != pos:
+            return None
+        if int(csizes[k]) != csize or (content is not None and int(dsizes[k]) != content):
+            self.notes.append(f"the seek table sizes the zstd frame at offset {pos} as {int(csizes[k])} / "
+                              f"{int(dsizes[k])} bytes, the frame says {csize} / {'?' if content is None else content}: "
+                              "seek table ignored")
+            self._seek = None
+            return None
+        return int(dsizes[k])
+
+    def _stream_frame(self, st: _ScanState, pos: int, csize: int, content: Optional[int],
+                      limit: Optional[int] = None) -> int:
+        """Decode the zstd frame at ``pos`` (``csize`` bytes, no usable index entry) block by block,
+        never whole, cutting its records into entries of about RAW_CHUNK bytes; returns its
+        decompressed size.  Output is capped at min(declared size, seek-table size, max_frame_size)
+        (LimitError / CorruptFrameError past it).  ``limit`` (salvage of a torn or damaged frame):
+        use only its first ``limit`` bytes, which are known to decode."""
+        what = f"zstd frame at offset {pos} (no index entry)"
+        salvage = limit is not None
+        if content is not None and content > self._max and not salvage:
+            raise LimitError(f"{what}: its header says {content} bytes > max_frame_size={self._max} "
+                             "(open(path, max_frame_size=N) reads bigger frames)", offset=pos, length=content, limit=self._max)
+        seek = None if salvage else self._seek_size(pos, csize, content)
+        expect = content if content is not None else seek
+        cap = min(self._max, expect) if expect is not None else self._max
+        if limit is not None:
+            cap = expect = limit
+        st.owed += csize
+        got = 0
+        carried = len(st.carry)
+        n0 = len(st.entries)
+        try:
+            for piece in self._block_pieces(pos, pos + csize):
+                if got + len(piece) > cap:
+                    if salvage:
+                        piece = piece[:cap - got]
+                    elif cap == self._max:
+                        raise LimitError(f"{what}: decompresses to more than max_frame_size={self._max} bytes "
+                                         "(open(path, max_frame_size=N) reads bigger frames)", offset=pos, limit=self._max)
+                    else:
+                        raise CorruptFrameError(f"{what}: decompresses to more than the {cap} bytes its "
+                                                f"{'header' if content is not None else 'seek table'} says", offset=pos)
+                if not st.carry:
+                    st.frame, st.lead = pos, got
+                st.carry += piece
+                got += len(piece)
+                if len(st.carry) >= RAW_CHUNK:
+                    self._stream_cut(st, pos, got)
+                if salvage and got >= cap:
+                    break
+        except zstandard.ZstdError as exc:
+            self._stream_cut(st, pos, got)     # the whole records decoded before the error
+            cls = ChecksumError if "checksum" in str(exc).lower() else CorruptFrameError
+            raise cls(f"{what} is corrupt after {got} decompressed bytes: {exc}", offset=pos) from None
+        self._stream_cut(st, pos, got)
+        if expect is not None and got != expect:
+            raise CorruptFrameError(f"{what}: decompressed to {got} bytes, its "
+                                    f"{'header' if content is not None else 'seek table'} says {expect}", offset=pos)
+        if not salvage and not carried and not st.carry and len(st.entries) == n0 + 1:
+            e = st.entries[n0]
+            if e.lead == 0 and e.decompressed_size == got and e.compressed_size == csize:
+                e.lead = None    # a frame of whole records: an ordinary frame
+        return got
+
+    def _block_pieces(self, pos: int, end: int, across: bool = False) -> Iterator[bytes]:
+        """Content of the zstd frame at ``pos`` block by block (at most 128 KiB each), for as long as
+        it decodes: the frame header and then each whole block before ``end`` are fed to the
+        decoder one at a time, so everything before a torn or broken block is delivered and a
+        content-checksum mismatch raises only after the content.  ``across``: go on through the
+        frames (and skippable frames) that follow, up to ``end`` or anything else."""
+        while pos + 8 <= end:
+            magic, ln = _U32x2.unpack(_pread(self._fd, 8, pos))
+            if is_skippable(magic) and across:
+                pos += 8 + ln
+                continue
+            if magic != ZSTD_MAGIC:
+                return
+            hsize, _content, checksum = zstd_frame_header(_pread(self._fd, 18, pos))
+            dobj = zstandard.ZstdDecompressor().decompressobj()
+            dobj.decompress(_pread(self._fd, hsize, pos))
+            p = pos + hsize
+            last = False
+            while not last:
+                if p + 3 > end:
+                    return
+                bh = int.from_bytes(_pread(self._fd, 3, p), "little")
+                btype, bsize, last = (bh >> 1) & 3, bh >> 3, bool(bh & 1)
+                n = 3 + (1 if btype == 1 else bsize)
+                if btype == 3 or bsize > (1 << 17) or p + n > end:
+                    return
+                piece = dobj.decompress(_pread(self._fd, n, p))
+                if piece:
+                    yield piece
+                p += n
+            if checksum:
+                if p + 4 > end:
+                    return
+                dobj.decompress(_pread(self._fd, 4, p))     # a mismatch raises here
+                p += 4
+            if not across:
+                return
+            pos = p
+
+    def _stream_cut(self, st: _ScanState, pos: int, got: int) -> None:
+        """Cut the whole records in ``st.carry`` into one entry; keep the cut record's bytes."""
+        buf = st.carry
+        if not buf:
+            return
+        try:
+            s = scan(buf, max_record_size=self._max)
+        except LimitError as exc:
+            raise LimitError(f"zstd frame at offset {pos} (stream offset {st.soff + (exc.offset or 0)}): {exc}",
+                             offset=pos, length=exc.length, limit=exc.limit) from None
+        if not s.count:
+            return
+        if not s.id.any() and not s.length.any():
+            # resets only (a zero-filled frame): all hidden, and the namespace is cleared; the same
+            # as _chunk_entry, without a Python object per record
+            e = FrameEntry(len(st.entries), s.count, 0, 0, 0, 0, _fmin(s.time), _fmax(s.time))
+            e.skip = range(s.count)   # type: ignore[assignment]
+            st.bound.clear()
+        else:
+            e = self._chunk_entry(buf, s, len(st.entries), st.bound)
+        e.data_offset, e.lead, e.decompressed_size, e.stream_offset = st.frame, st.lead, s.end, st.soff
+        e.compressed_size, st.owed = st.owed, 0
+        st.entries.append(e)
+        st.soff += s.end
+        del buf[:s.end]
+        if buf:
+            st.frame, st.lead = pos, got - len(buf)
 
     def _resync(self, pos: int) -> int:
         """Offset of the next fastodin index frame at or after ``pos`` (or the file size)."""
@@ -482,22 +816,6 @@ class Archive:
                 k = chunk.find(pat, k + 1)
             pos += step
         return self.size
-
-    def _rebuild_entry(self, pos: int, csize: int, frame_no: int, soff: int,
-                       bound: Dict[int, int]) -> Tuple[FrameEntry, Dict[int, int]]:
-        """Index entry of a data frame without one (decompressed and scanned with the namespace
-        rules, as a raw stream), and the namespace in force after it."""
-        raw = _pread(self._fd, csize, pos)
-        data = self._decompress(raw, f"data frame {frame_no} at offset {pos}", pos)
-        s = scan(data, max_record_size=self._max)
-        if s.end != len(data):
-            raise CorruptFrameError(f"data frame {frame_no} at offset {pos} does not hold whole FastPack records "
-                                    f"(a record runs past its end at stream offset {soff + s.end}); a zstd file "
-                                    "not written by fastodin? `zstd -d` it and open the .fastpack", offset=pos)
-        nb = dict(bound)
-        e = self._chunk_entry(data, s, frame_no, nb)
-        e.data_offset, e.compressed_size, e.decompressed_size, e.stream_offset = pos, csize, len(data), soff
-        return e, nb
 
     def _open_raw(self) -> None:
         """Index a raw FastPack file as virtual frames of about RAW_CHUNK bytes (vectorised scan,
@@ -624,7 +942,8 @@ class Archive:
 
     def _apply_index(self) -> None:
         metas = []
-        for e in self.frames:
+        lost_entries = [d.entry for d in self.damage if d.entry is not None]
+        for e in chain(self.frames, lost_entries):   # a lost frame's entry still names its ids
             for cid, _p, name in e.names:
                 self.names[cid] = name
                 got = self._name_ids.setdefault(name, [])
@@ -632,11 +951,17 @@ class Archive:
                     got.append(cid)
                     if cid > _ID_MASK:
                         self._real_ids.setdefault(cid & _ID_MASK, [cid & _ID_MASK]).append(cid)
-                if self.format == "fastpack" or cid > _ID_MASK:
+                if self.format != "archive" or cid > _ID_MASK:
                     self.ids.setdefault(name, cid)
                 else:
                     self.ids[name] = cid
-            for _t, _p, payload in e.meta:
+        # the writer's metadata of the frames, and the copies that the index entry of a lost
+        # frame keeps of the metadata records not saved from it (tags, stream definitions)
+        lost = [(d.entry, d.kept) for d in self.damage if d.entry is not None]
+        for e, first in chain(((e, 0) for e in self.frames), lost):   # type: ignore[misc]
+            for _t, p, payload in e.meta:
+                if p < first:
+                    continue
                 try:
                     m = decode_meta(payload)
                 except DataError:
@@ -675,27 +1000,46 @@ class Archive:
                         self.notes.append(f"channel {m.get('name')!r}: bad layout {exc!r}")
 
     # ---- frame access ---------------------------------------------------------------------------
-    def _decompress(self, raw: bytes, what: Any, offset: int) -> bytes:
-        try:
-            _h, content, _ck = zstd_frame_header(raw[:18])
-        except DataError as exc:
-            raise CorruptFrameError(f"{_what(what)}: {exc}", offset=offset) from None
-        if content is not None and content > self._max:
-            raise LimitError(f"{_what(what)}: frame claims {content} bytes > max_frame_size={self._max}",
-                             offset=offset, length=content, limit=self._max)
+    def _dctx(self) -> Any:
+        """This thread's zstd decompressor (they are not thread-safe)."""
         dctx = getattr(self._tls, "d", None)
         if dctx is None:
             dctx = self._tls.d = zstandard.ZstdDecompressor()
+        return dctx
+
+    def _decompress(self, raw: bytes, what: Any, offset: int, expect: int) -> bytes:
+        """Content of the one zstd frame that fills ``raw`` exactly (bytes after its end are
+        damage) and must decompress to ``expect`` bytes.  The output never exceeds
+        min(declared size, ``expect``, max_frame_size): a bomb stops at the cap."""
         try:
-            if content is None:
-                data = dctx.decompressobj().decompress(raw)
+            content = zstd_frame_header(raw[:18])[1]
+            used = zstd_frame_size(lambda o, n: raw[o:o + n], 0, len(raw))
+        except DataError as exc:
+            raise CorruptFrameError(f"{_what(what)}: {exc}", offset=offset) from None
+        if used != len(raw):
+            raise CorruptFrameError(f"{_what(what)}: its zstd frame ends after {used} of the {len(raw)} bytes its "
+                                    f"index entry gives it ({len(raw) - used} bytes unaccounted for)",
+                                    offset=offset, length=len(raw))
+        for size, src in ((content, "its header"), (expect, "its index entry")):
+            if size is not None and size > self._max:
+                raise LimitError(f"{_what(what)}: {src} says {size} bytes > max_frame_size={self._max} "
+                                 "(open(path, max_frame_size=N) reads bigger frames)",
+                                 offset=offset, length=size, limit=self._max)
+        if content is not None and content != expect:
+            raise CorruptFrameError(f"{_what(what)}: its header says {content} bytes, its index entry {expect}",
+                                    offset=offset)
+        try:
+            if content is not None:
+                data = self._dctx().decompress(raw)     # allocates exactly `content` bytes
             else:
-                data = dctx.decompress(raw, max_output_size=content)
+                data = self._dctx().stream_reader(raw, read_across_frames=False).read(expect + 1)
         except zstandard.ZstdError as exc:
             cls = ChecksumError if "checksum" in str(exc).lower() else CorruptFrameError
             raise cls(f"{_what(what)} is corrupt: {exc}", offset=offset) from None
-        if content is not None and len(data) != content:
-            raise CorruptFrameError(f"{_what(what)}: decompressed to {len(data)} bytes, header says {content}", offset=offset)
+        if len(data) != expect:
+            got = f"more than {expect}" if len(data) > expect else str(len(data))
+            raise CorruptFrameError(f"{_what(what)}: decompressed to {got} bytes, its index entry says {expect}",
+                                    offset=offset)
         return data
 
     def frame_data(self, e: FrameEntry) -> bytes:
@@ -706,20 +1050,53 @@ class Archive:
             return self._raw[e.data_offset:e.data_offset + e.decompressed_size]
         if self._fd < 0:
             raise UsageError("archive is closed")
+        if e.lead is not None:
+            return self._segment_data(e)
         raw = _pread(self._fd, e.compressed_size, e.data_offset)
         if len(raw) != e.compressed_size:
             raise TruncatedError(f"{e.describe()}: file ends inside the frame", offset=e.data_offset)
-        data = self._decompress(raw, e, e.data_offset)
-        if len(data) != e.decompressed_size:
-            raise CorruptFrameError(f"{e.describe()}: decompressed to {len(data)} bytes, index says "
-                                    f"{e.decompressed_size}", offset=e.data_offset)
-        return data
+        return self._decompress(raw, e, e.data_offset, e.decompressed_size)
+
+    def _segment_data(self, e: FrameEntry) -> bytes:
+        """Bytes of a segment: decoded from the start of its zstd frame (on into the next frames
+        when its records run on), continuing where the previous segment ended when segments are
+        read in order (one decoder per archive, under a lock)."""
+        start = e.stream_offset
+        want = e.decompressed_size
+        with self._cursor_lock:
+            cur, self._cursor = self._cursor, None
+            if cur is None or not start - (e.lead or 0) <= cur[1] <= start:
+                cur = [_PieceReader(self._block_pieces(e.data_offset, self.size, across=True)), start - (e.lead or 0)]
+            parts: List[bytes] = []
+            got = 0
+            try:
+                skip = start - cur[1]
+                while skip > 0:
+                    x = cur[0].read(min(skip, RAW_CHUNK))
+                    if not x:
+                        break
+                    skip -= len(x)
+                while not skip and got < want:
+                    x = cur[0].read(want - got)
+                    if not x:
+                        break
+                    parts.append(x)
+                    got += len(x)
+            except zstandard.ZstdError as exc:
+                cls = ChecksumError if "checksum" in str(exc).lower() else CorruptFrameError
+                raise cls(f"{e.describe()} is corrupt: {exc}", offset=e.data_offset) from None
+            if got != want:
+                raise CorruptFrameError(f"{e.describe()}: the zstd stream ends {want - got} bytes before the end of "
+                                        "the segment", offset=e.data_offset)
+            cur[1] = start + want
+            self._cursor = cur
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _frames_data(self, frames: List[FrameEntry], ahead: int = 2) -> Iterator[Tuple[FrameEntry, bytes]]:
         """``(entry, data)`` in order; the next ``ahead`` frames are read and decompressed on
         helper threads meanwhile (zstd releases the GIL), so memory stays bounded."""
-        if len(frames) < 2 or self.format != "archive":
-            for e in frames:
+        if len(frames) < 2 or self.format == "fastpack" or any(e.lead is not None for e in frames):
+            for e in frames:     # segments: one decoder reads them in order
                 yield e, self.frame_data(e)
             return
         if self._pool is None:
@@ -1312,9 +1689,9 @@ class Archive:
             "complete": self.complete, "size": self.size,
             "tags": dict(self.tags), "streams": streams, "channels": channels,
             "records": sum(c["count"] for c in channels.values()),
-            "time": [tmin, tmax], "frames": len(self.frames) if self.format == "archive" else 0,
+            "time": [tmin, tmax], "frames": len(self.frames) if self.format != "fastpack" else 0,
             "uncompressed_bytes": raw, "compressed_bytes": comp,
-            "compression_ratio": (raw / comp) if comp and self.format == "archive" else None,
+            "compression_ratio": (raw / comp) if comp and self.format != "fastpack" else None,
             "preset": self.file_meta.get("preset"),
             "damage": [{"offset": d.offset, "length": d.length, "reason": d.reason, "records": d.records}
                        for d in self.damage],

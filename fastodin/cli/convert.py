@@ -546,10 +546,10 @@ def _to_archive(ar: Any, args: Any, bar: Progress) -> int:
 
 def _to_fastpack(ar: Any, out: _ByteOut, bar: Progress) -> int:
     """The archive's FastPack stream, frame after frame (exactly what ``zstd -d`` yields)."""
-    if ar.format != "archive" and ar.container is None:
+    if ar.format == "fastpack" and ar.container is None:
         raise CliError("IN is already a raw FastPack stream", EXIT_USAGE)
     n = 0
-    for e in sorted(ar.frames, key=lambda e: e.data_offset):
+    for e in sorted(ar.frames, key=lambda e: (e.data_offset, e.stream_offset)):   # segments share a frame
         out.write(ar.frame_data(e))
         n += sum(int(c[0]) for c in e.channels.values())   # records as info counts them (no definitions)
         bar(n)

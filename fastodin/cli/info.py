@@ -101,8 +101,12 @@ def print_info(d: Dict[str, Any], out: TextIO) -> None:
     """The human-readable form of :func:`info_dict`."""
     fmt = d.get("format")
     kind = f"{fmt} stream of a JPack tree" if d.get("container") == "jpack" else fmt
-    parts = [kind or "?", "complete" if d.get("complete") else "INCOMPLETE", human_bytes(d.get("size", 0))]
-    if fmt == "archive":
+    if fmt == "zstd":   # nothing to complete: a stream compressed by zstd itself (or another tool)
+        parts = ["zstd FastPack stream without fastodin index"] + ([] if d.get("complete") else ["INCOMPLETE"])
+    else:
+        parts = [kind or "?", "complete" if d.get("complete") else "INCOMPLETE"]
+    parts.append(human_bytes(d.get("size", 0)))
+    if fmt in ("archive", "zstd"):
         parts.append(plural(d.get("frames", 0), "frame"))
         if d.get("compression_ratio"):
             parts.append(f"compression {d['compression_ratio']:.2f}x "

@@ -43,10 +43,8 @@ def run(args: Any) -> int:
 
     try:
         with local_path(args.input) as src, Progress("recover", None, "B") as bar:
-            rep = recover(src, args.output, preset=args.preset, progress=bar)
-    except (DataError, FastOdinError) as e:
-        if os.path.exists(args.output):
-            os.unlink(args.output)
+            rep = recover(src, args.output, preset=args.preset, progress=bar, overwrite=args.force)
+    except (DataError, FastOdinError) as e:   # OUT is untouched: recover writes OUT.part, renamed at the end
         raise CliError(f"{shown(args.input)}: nothing recoverable: {one_line(e)}", EXIT_DATA) from None
     r = rep.as_dict()
     lost_any = bool(r["lost"]) or (r["records_lost"] or 0) > 0
@@ -54,13 +52,18 @@ def run(args: Any) -> int:
         r["output"] = args.output
         sys.stdout.write(json.dumps(_jsonable(r), indent=2) + "\n")
     else:
-        lost = "an unknown number of" if r["records_lost"] is None else str(r["records_lost"])
+        exact = r["records_lost"] is not None
+        n = r["records_lost"] if exact else rep.records_lost_min
         print(f"saved: {plural(r['records_saved'], 'record')} in {plural(r['frames_saved'], 'frame')} -> "
               f"{args.output} ({human_bytes(os.path.getsize(args.output))})")
-        print(f"lost:  {lost} {'record' if r['records_lost'] == 1 else 'records'} in "
+        lost = plural(n, "record") if exact else (f"at least {plural(n, 'record')}" if n else "an unknown number of records")
+        print(f"lost:  {lost} in "
               f"{plural(r['frames_lost'], 'frame')} ({plural(len(r['lost']), 'damaged region')})")
         for x in r["lost"]:
             fr = "" if x.get("frame") is None else f"frame {x['frame']}, "
-            print(f"  {fr}offset {x.get('offset')}: {plural(x.get('records'), 'record')}, "
+            recs = plural(x.get("records"), "record")
+            if x.get("records") is None and x.get("at_least"):
+                recs = f"at least {plural(x['at_least'], 'record')}"
+            print(f"  {fr}offset {x.get('offset')}: {recs}, "
                   f"time {_t(x.get('t_min'))} .. {_t(x.get('t_max'))}: {x.get('reason')}")
     return EXIT_DATA if lost_any else EXIT_OK
