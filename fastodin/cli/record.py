@@ -18,7 +18,8 @@ import sys
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from ._util import EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, human_rate, parse_hostport
+from ._util import (EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, human_rate, open_writer,
+                    parse_hostport)
 from .capture import Batch, Capture, StopFlag, fd_reader, open_tcp, open_udp, serial_reader, socket_reader, udp_drops
 
 NAME = "record"
@@ -124,11 +125,8 @@ class ArchiveOutput:
 
     def __init__(self, path: str, preset: str, flush_interval: float, rotate: bool, force: bool = False,
                  on_open: Optional[Callable[[Any], Any]] = None) -> None:
-        from ..archive.writer import Writer
-
         self.on_open = on_open     # wraps each new writer (record --foxglove: a live tee)
         self.force = force
-        self._Writer = Writer
         self.path = path
         self.preset = preset
         self.flush_interval = flush_interval
@@ -144,15 +142,7 @@ class ArchiveOutput:
             self.writer.close()
         name = rotated_name(self.path, self.k) if self.rotate else self.path
         self.k += 1
-        d = os.path.dirname(os.path.abspath(name))
-        if not os.path.isdir(d):
-            raise CliError(f"cannot write {name}: directory {d} does not exist", EXIT_IO)
-        if os.path.exists(name) and not self.force:
-            raise CliError(f"{name} exists: a recorder never overwrites a recording (use --force)", EXIT_IO)
-        try:
-            self.writer = self._Writer(name, preset=self.preset, flush_interval=self.flush_interval)
-        except OSError as e:
-            raise CliError(f"cannot write {name}: {e.strerror or e}", EXIT_IO) from None
+        self.writer = open_writer(name, self.force, preset=self.preset, flush_interval=self.flush_interval)
         if self.on_open is not None:
             self.writer = self.on_open(self.writer)
         self.writer.set_tag("recorded_by", "fastodin record")
