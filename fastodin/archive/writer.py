@@ -255,6 +255,8 @@ class Writer:
         self._n_taken = 0      # FastPack records the worker took from the queue
         self._n_written = 0    # ... and wrote in frames
         self._marked = -1      # records_lost in the failure frame written (-1: none)
+        self._sent = 0         # uncompressed bytes handed to the worker (main thread)
+        self._index_bytes = 0  # bytes of the index frames written (worker)
         # threads
         self._cut_lock = threading.Lock()
         self._slots = threading.Semaphore(queue_frames)
@@ -408,6 +410,7 @@ class Writer:
                     if not b:   # nothing pending: the chunk is a frame, its columns known
                         k = min(per, n - i)
                         self._slots.acquire()
+                        self._sent += len(chunk)
                         self._q.put((g, chunk, True, (t[i:i + k], ch.id, L)))
                         continue
             b += chunk
@@ -501,6 +504,40 @@ class Writer:
     def frames(self) -> int:
         """Data frames written so far."""
         return len(self._entries)
+
+    @property
+    def size_ratio(self) -> Optional[float]:
+        """File bytes per uncompressed byte of the frames written so far (None before the first)."""
+        return self._pos / self._stream_pos if self._stream_pos else None
+
+    @property
+    def pending_bytes(self) -> int:
+        """Uncompressed bytes of the records accepted and not yet in the file (buffered, queued or
+        being compressed)."""
+        return max(0, self._sent - self._stream_pos) + sum(len(g.buf) for g in self._groups)
+
+    def estimated_size(self, ratio: Optional[float] = None) -> int:
+        """The file's size if it were closed now: the bytes written, the pending records at the
+        compression seen so far in this file (else ``ratio``, file bytes per uncompressed byte,
+        default 1), and the consolidated index and seek table.  What ``record --rotate-size`` uses.
+
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "e.fastpack.zst")
+        >>> with Writer(path) as w:
+        ...     w.write(0.0, "a", bytes(1000))
+        ...     guess = w.estimated_size(ratio=0.5)       # nothing written yet: 0.5 bytes per byte
+        ...     _ = w.flush(); w.sync()
+        ...     known = w.estimated_size()
+        >>> guess > 500, abs(known - os.path.getsize(path)) < 32
+        (True, True)
+        """
+        written = self._pos
+        ratio = self.size_ratio or ratio or 1.0
+        body = written + self.pending_bytes * ratio
+        # consolidated index (the index frames' entries again: their bytes - 16 per frame + 24) and
+        # seek table (16 per frame + 25): the index frames' bytes + 49
+        tail = 49 + (self._index_bytes * body / written if written else 64)
+        return int(body + tail)
 
     # ---- internals: main thread ---------------------------------------------------------------
     def _check(self) -> None:
@@ -619,6 +656,7 @@ class Writer:
             return
         if blocking:
             self._slots.acquire()
+        self._sent += len(data)
         self._q.put((g, data, blocking, None))
 
     def _tick(self, interval: float) -> None:
@@ -832,6 +870,7 @@ class Writer:
         idx = skippable_frame(entry_payload(e), INDEX_MAGIC)
         self._writev([idx, frame])
         self._n_written += e.n_records
+        self._index_bytes += len(idx)
         self._pos += len(idx) + len(frame)
         self._stream_pos += e.decompressed_size
         self._entries.append(e)
