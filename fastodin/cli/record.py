@@ -8,8 +8,9 @@ datagrams), ``--tcp HOST:PORT`` (connect; ``--listen``: accept one connection), 
 The receiving thread only receives (see :mod:`fastodin.cli.capture`); a sink thread maps packets
 onto FastPack records (:class:`fastodin.odin.mapping.OdinToFastPack`) and hands them to the archive
 :class:`~fastodin.archive.writer.Writer`, which compresses on its own thread and writes a frame at
-least every ``--flush-interval`` seconds (what a SIGKILL can lose).  SIGINT / SIGTERM stop the
-capture, drain what the kernel already holds, and close the archive cleanly.
+least every ``--flush-interval`` seconds (what a SIGKILL can lose).  SIGINT / SIGTERM /
+``--duration`` stop the capture within about a second even while data keeps flowing (what already
+arrived is taken for a moment more) and close the archive cleanly.
 """
 from __future__ import annotations
 
