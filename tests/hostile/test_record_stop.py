@@ -1,6 +1,7 @@
 """Issue 8 item 11: `record` from a byte stream stops on Ctrl-C, SIGTERM or --duration while data keeps
 flowing, and closes the archive cleanly.  The design target is 1 s; the bound here is generous (shared CI)."""
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -96,3 +97,59 @@ def test_duration_stops_record_while_data_flows(tmp_path):
     with open_archive(out) as ar:
         assert verify(ar)["sound"] and ar.complete
     assert os.path.getsize(out) > 0
+
+
+def test_a_signal_stops_record_from_a_serial_port_while_data_flows(tmp_path):
+    pytest.importorskip("serial")
+    import threading
+    import tty
+
+    from fastodin.odin.burst import burst_encode_many
+    from fastodin.odin.simulator import Simulator
+
+    chunk = burst_encode_many(Simulator(seed=3).packets(duration=2.0))
+    master, slave = os.openpty()          # a pseudo-terminal: a real serial device to pyserial
+    tty.setraw(slave)
+    out = tmp_path / "ser.fastpack.zst"
+    p = subprocess.Popen([sys.executable, "-m", "fastodin", "record", "-o", str(out), "--serial", os.ttyname(slave)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    done = threading.Event()
+    os.set_blocking(master, False)
+
+    def feed():
+        view = memoryview(chunk)
+        k = 0
+        while not done.is_set():
+            select.select([], [master], [], 0.1)
+            try:
+                k = (k + os.write(master, view[k:])) % len(chunk)
+            except BlockingIOError:
+                continue
+            except OSError:
+                return
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not (out.exists() and out.stat().st_size > 0) and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        t_stop = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        try:
+            so, se = p.communicate(timeout=BOUND)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            pytest.fail(f"record --serial did not stop within {BOUND} s of SIGTERM while data kept flowing")
+        assert time.monotonic() - t_stop < BOUND
+    finally:
+        done.set()
+        feeder.join(5)
+        os.close(master)
+        os.close(slave)
+    assert p.returncode == 0, se
+    assert b"stopped by SIGTERM" in so
+    with open_archive(out) as ar:
+        assert verify(ar)["sound"] and ar.complete
