@@ -14,6 +14,7 @@ before), ``channel`` (name or id) where known.
 """
 from __future__ import annotations
 
+import errno
 from typing import Any, Optional
 
 __all__ = [
@@ -31,6 +32,8 @@ __all__ = [
     "UsageError",
     "WriterError",
     "MissingDependency",
+    "OutputExistsError",
+    "ArchiveLockedError",
 ]
 
 
@@ -122,7 +125,50 @@ class TimestampOrderError(FastOdinError, ValueError):
 
 
 class WriterError(FastOdinError):
-    """An archive writer's background compression thread failed; the archive is left as a crashed file."""
+    """An archive writer cannot go on: its background thread failed (``records_lost``: records it had
+    accepted and did not write; the file is left marked as failed, see spec/archive.md section 6), or
+    it cannot take its file (subclasses).  ``path``: the archive.
+    """
+
+    def __init__(self, message: str, *, path: Optional[str] = None, records_lost: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.records_lost = records_lost
+
+
+class OutputExistsError(WriterError, FileExistsError):
+    """The output file exists and the writer was not told to replace it (``overwrite=True``, ``--force``).
+
+    Also a ``FileExistsError`` (``errno``, ``strerror``, ``filename`` set).
+
+    >>> e = OutputExistsError("/d/a.fastpack.zst")
+    >>> isinstance(e, FileExistsError), e.path
+    (True, '/d/a.fastpack.zst')
+    """
+
+    def __init__(self, path: str) -> None:
+        FileExistsError.__init__(self, errno.EEXIST, "exists (pass overwrite=True, or --force, to replace it)", path)
+        self.path = path
+        self.records_lost = None
+
+    def __str__(self) -> str:
+        return f"{self.path} {self.strerror}"
+
+
+class ArchiveLockedError(WriterError, BlockingIOError):
+    """Another writer holds the file's lock: it is being written right now (spec/archive.md, section 6).
+
+    Also a ``BlockingIOError`` (``errno`` EWOULDBLOCK, ``filename`` set).
+    """
+
+    def __init__(self, path: str) -> None:
+        BlockingIOError.__init__(self, errno.EWOULDBLOCK, "is being written by another writer (it holds the "
+                                 "file's lock); two writers on one file would corrupt it", path)
+        self.path = path
+        self.records_lost = None
+
+    def __str__(self) -> str:
+        return f"{self.path} {self.strerror}"
 
 
 class MissingDependency(FastOdinError, ImportError):

@@ -18,15 +18,19 @@ import zlib
 from typing import Any, Dict, List, Tuple
 
 from .._fmt import plural
-from ..errors import CorruptFrameError
+from ..errors import CorruptFrameError, DataError
+from ..metadata import decode_meta, encode_meta
 
-__all__ = ["FrameEntry", "entry_payload", "consolidated_payload", "parse_index_payload", "check_counts",
-           "INDEX_TAG", "INDEX_VERSION", "KIND_FRAME", "KIND_CONSOLIDATED"]
+__all__ = ["FrameEntry", "entry_payload", "consolidated_payload", "failure_payload", "parse_index_payload",
+           "parse_failure", "check_counts", "INDEX_TAG", "INDEX_VERSION", "KIND_FRAME", "KIND_CONSOLIDATED",
+           "KIND_FAILED"]
 
 INDEX_TAG = b"FPAX"
 INDEX_VERSION = 1
 KIND_FRAME = 1
 KIND_CONSOLIDATED = 2
+#: the writer failed: the file ends here, without consolidated index and seek table
+KIND_FAILED = 3
 
 _HEAD = struct.Struct("<4sBBHI")          # tag, version, kind, reserved, crc32
 _FIXED = struct.Struct("<IIQIIQddHHHH")   # 56 bytes
@@ -144,6 +148,33 @@ def consolidated_payload(entries: List[FrameEntry]) -> bytes:
     return _wrap(KIND_CONSOLIDATED, b"".join(parts))
 
 
+def failure_payload(error: str, records_lost: int, frames: int) -> bytes:
+    """Payload of the index frame a failed writer leaves at the end of its file.
+
+    >>> parse_failure(failure_payload("OSError(28, 'No space left on device')", 12, 3))["records_lost"]
+    12
+    """
+    return _wrap(KIND_FAILED, encode_meta({"error": error, "records_lost": int(records_lost), "frames": int(frames)}))
+
+
+def parse_failure(buf: bytes) -> Dict[str, Any]:
+    """``{"error": str, "records_lost": int, "frames": int}`` of a failure index frame's payload;
+    CorruptFrameError when it is not one."""
+    kind, _ = parse_index_payload(buf)
+    if kind != KIND_FAILED:
+        raise CorruptFrameError(f"index frame: kind {kind} is not a writer failure")
+    try:
+        d = decode_meta(bytes(buf[_HEAD.size:]))
+    except DataError as exc:
+        raise CorruptFrameError(f"writer failure frame: {exc}") from None
+    if not isinstance(d, dict):
+        raise CorruptFrameError("writer failure frame: not a JSON object")
+    lost, frames = d.get("records_lost"), d.get("frames")
+    return {"error": str(d.get("error", "")),
+            "records_lost": lost if isinstance(lost, int) and not isinstance(lost, bool) and lost >= 0 else None,
+            "frames": frames if isinstance(frames, int) and not isinstance(frames, bool) else None}
+
+
 
 def _read_var(buf: Any, pos: int, end: int, st: struct.Struct, what: str) -> Tuple[Tuple[Any, ...], bytes, int]:
     """One table item: a fixed ``st`` header whose last field is the length of the bytes after it."""
@@ -223,6 +254,8 @@ def parse_index_payload(buf: bytes) -> Tuple[int, List[FrameEntry]]:
         if pos != len(body):
             raise CorruptFrameError("consolidated index: trailing bytes", offset=pos)
         return kind, out
+    if kind == KIND_FAILED:
+        return kind, []
     raise CorruptFrameError(f"index frame: unknown kind {kind}")
 
 

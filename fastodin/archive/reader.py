@@ -37,7 +37,8 @@ from ..columns import scan
 from ..errors import ChecksumError, CorruptFrameError, DataError, LimitError, TruncatedError, UsageError
 from ..metadata import decode_meta
 from ..timebase import TIME_KEY, TimeBase
-from .index import INDEX_TAG, KIND_CONSOLIDATED, KIND_FRAME, FrameEntry, check_counts, parse_index_payload
+from .index import (INDEX_TAG, KIND_CONSOLIDATED, KIND_FAILED, KIND_FRAME, FrameEntry, check_counts, parse_failure,
+                    parse_index_payload)
 from .layout import Layout
 from .seekable import (INDEX_MAGIC, SEEKABLE_FOOTER_MAGIC, ZSTD_MAGIC, is_skippable, parse_footer,
                        parse_seek_table, seek_table_size, zstd_frame_header, zstd_frame_size)
@@ -72,10 +73,10 @@ class Damage:
     ('cut', None, 1)
     """
 
-    __slots__ = ("offset", "length", "reason", "entry", "kept", "salvaged", "min_lost")
+    __slots__ = ("offset", "length", "reason", "entry", "kept", "salvaged", "min_lost", "lost")
 
     def __init__(self, offset: int, length: int, reason: str, entry: Optional[FrameEntry] = None,
-                 kept: int = 0, salvaged: int = 0, min_lost: int = 0) -> None:
+                 kept: int = 0, salvaged: int = 0, min_lost: int = 0, lost: Optional[int] = None) -> None:
         self.offset = offset
         self.length = length
         self.reason = reason
@@ -83,14 +84,17 @@ class Damage:
         self.kept = kept
         self.salvaged = salvaged
         self.min_lost = min_lost
+        self.lost = lost   # a failed writer's own count (its failure frame), where no entry says
 
     def __repr__(self) -> str:
         return f"Damage(offset={self.offset}, length={self.length}, reason={self.reason!r})"
 
     @property
     def records(self) -> Optional[int]:
-        """Data records lost, exact when the index entry survived (else None)."""
-        return None if self.entry is None else max(0, self.entry.data_records - self.salvaged)
+        """Data records lost, exact when the index entry survived or a failed writer said (else None)."""
+        if self.entry is None:
+            return self.lost
+        return max(0, self.entry.data_records - self.salvaged)
 
     @property
     def at_least(self) -> int:
@@ -450,6 +454,7 @@ class Archive:
         pos = 0
         pending: Optional[FrameEntry] = None   # index entry waiting for its data frame
         st = _ScanState()
+        failed: Optional[Tuple[int, int, bytes]] = None   # a failed writer's failure frame
         while pos < size:
             if pos + 8 > size:
                 self._lose(st, pos, size, "file ends inside a frame header (cut or crashed writer)", pending, False)
@@ -485,12 +490,15 @@ class Archive:
                                                     offset=pos)
                         self.damage.append(Damage(pending.data_offset, 0, "index entry without its data frame", pending))
                         pending = None
+                    payload = _pread(fd, ln, pos + 8)
                     try:
-                        kind, got = parse_index_payload(_pread(fd, ln, pos + 8))
+                        kind, got = parse_index_payload(payload)
                     except DataError as exc:
                         self.notes.append(f"index frame at offset {pos} unreadable ({exc}); its frame is rebuilt from data")
                         kind, got = 0, []
-                    if kind == KIND_FRAME:
+                    if kind == KIND_FAILED:
+                        failed = (pos, end - pos, payload)   # the last one counts
+                    elif kind == KIND_FRAME:
                         why = self._implausible(got[0])
                         if why:
                             self.notes.append(f"index frame at offset {pos}: {why}; its frame is rebuilt from data")
@@ -569,9 +577,20 @@ class Archive:
         self._stream_break(st, size, "the end of the file")
         if pending is not None:
             self.damage.append(Damage(pending.data_offset, 0, "index entry without its data frame", pending))
+        if failed is not None:
+            self._writer_failed(*failed)
         self.frames = st.entries
         if not st.indexed:
             self.format = "zstd"
+
+    def _writer_failed(self, pos: int, length: int, payload: bytes) -> None:
+        """The failure frame a writer leaves when its background thread failed: what it lost is damage."""
+        try:
+            f = parse_failure(payload)
+        except DataError:
+            f = {"error": "unreadable failure frame", "records_lost": None}
+        self.damage.append(Damage(pos, length, f"the writer failed and did not finish the file: {f['error']}",
+                                  lost=f["records_lost"], min_lost=f["records_lost"] or 0))
 
     def _bind(self, st: _ScanState, e: FrameEntry) -> None:
         """The ids of a writer's index entry are bound from its frame on (even if the frame is lost)."""

@@ -20,6 +20,7 @@ from ..errors import DataError, UsageError
 from ..metadata import decode_meta
 from ..progress import ProgressCallback
 from .index import FrameEntry
+from .lock import replace_unless_live
 from .reader import Archive
 from .writer import DEFAULT_PRESET, PRESETS, Writer
 
@@ -100,7 +101,7 @@ def recover(src: Union[str, "os.PathLike[str]"], dst: Union[str, "os.PathLike[st
         if os.path.exists(tmp):
             os.unlink(tmp)        # left by an interrupted run
         _copy(ar, tmp, preset, rep, progress)
-        os.replace(tmp, dst)
+        replace_unless_live(tmp, dst)     # never over a recording still being written
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -119,7 +120,8 @@ def _copy(ar: Archive, out: str, preset: Union[str, int, None], rep: RecoveryRep
         if e is not None:
             rep._lose(e.frame_no, e.data_offset, d.records, d.at_least, sec(e.t_min), sec(e.t_max), d.reason)
         else:
-            rep._lose(None, d.offset, None if d.length else 0, d.at_least, None, None, d.reason)
+            rep._lose(None, d.offset, d.lost if d.lost is not None else None if d.length else 0, d.at_least,
+                      None, None, d.reason)
         if d.length or e is not None:
             rep.frames_lost += 1
         rep.records_salvaged += d.salvaged

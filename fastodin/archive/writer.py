@@ -22,6 +22,7 @@ import concurrent.futures
 import math
 import os
 import queue
+import stat
 import struct
 import threading
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -30,13 +31,15 @@ import numpy as np
 import zstandard
 
 from ..columns import encode_columns, scan
-from ..wire import HEADER as _HDR
-from ..errors import LimitError, TimestampOrderError, UsageError, WriterError
+from ..wire import DEFAULT_MAX_RECORD_SIZE, HEADER as _HDR
+from ..errors import (ArchiveLockedError, LimitError, OutputExistsError, TimestampOrderError, UsageError,
+                      WriterError)
 from ..metadata import encode_meta
 from ..namespace import Namespace, name_to_bytes
 from ..timebase import TIME_KEY, TimeBase
-from .index import FrameEntry, consolidated_payload, entry_payload
+from .index import FrameEntry, consolidated_payload, entry_payload, failure_payload
 from .layout import Layout
+from .lock import lock_for_writing, writer_alive
 from .seekable import INDEX_MAGIC, build_seek_table, skippable_frame
 
 __all__ = ["Writer", "Stream", "PRESETS", "DEFAULT_PRESET", "FORMAT_VERSION", "WriterError"]
@@ -56,6 +59,8 @@ FORMAT_VERSION = 1
 DEFAULT_FRAME_SIZE = 1 << 20
 DEFAULT_FLUSH_INTERVAL = 1.0
 DEFAULT_LARGE_PAYLOAD = 4096
+#: largest payload the writer takes (bytes): what the readers take by default
+MAX_RECORD_SIZE = DEFAULT_MAX_RECORD_SIZE
 
 _PAD = [b"", b"\0" * 7, b"\0" * 6, b"\0" * 5, b"\0" * 4, b"\0" * 3, b"\0" * 2, b"\0"]
 _INF = math.inf
@@ -111,6 +116,37 @@ def _as_bytes(payload: Any) -> bytes:
         raise UsageError(f"a payload must be bytes-like, not {type(payload).__name__}") from None
 
 
+def _open_locked(path: str, overwrite: bool) -> int:
+    """Open ``path`` for writing under the writer's exclusive lock; truncate it only once locked."""
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags if overwrite else flags | os.O_EXCL, 0o644)
+    except FileExistsError:
+        try:
+            alive = writer_alive(path)
+        except OSError:
+            alive = False
+        raise (ArchiveLockedError(path) if alive else OutputExistsError(path)) from None
+    try:
+        lock_for_writing(fd, path)
+        if overwrite and stat.S_ISREG(os.fstat(fd).st_mode):
+            os.ftruncate(fd, 0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _records_in(data: Optional[bytes], cols: Any = None) -> int:
+    """FastPack records in a worker item (counted only to report a loss)."""
+    if cols is not None:
+        return int(cols[0].shape[0])
+    try:
+        return scan(data or b"", max_record_size=1 << 62).count
+    except Exception:  # pragma: no cover - our own encoding
+        return 0
+
+
 class _Group:
     """A frame buffer: records of the channels that share frames."""
 
@@ -157,6 +193,13 @@ class Writer:
     in the file metadata; readers return seconds.  A Writer is used from one thread; its own
     threads compress, write and cut frames every ``flush_interval``.
 
+    ``path`` must not exist unless ``overwrite=True`` (:class:`~fastodin.errors.OutputExistsError`);
+    the writer holds an exclusive lock on it until :meth:`close`, so a second writer fails at once
+    (:class:`~fastodin.errors.ArchiveLockedError`; :func:`fastodin.archive.lock.writer_alive` tests
+    for a live writer).  A payload over :data:`MAX_RECORD_SIZE` is refused by the call that passes it
+    (LimitError); if the background thread fails, every later call raises WriterError and the file is
+    left without seek table, marked as failed (spec/archive.md, section 6).
+
     >>> import os, tempfile
     >>> w = Writer(os.path.join(tempfile.mkdtemp(), "x.fastpack.zst"), preset="fast")
     >>> cam = w.create_stream("camera", flavor="left")
@@ -169,7 +212,7 @@ class Writer:
     def __init__(self, path: Union[str, "os.PathLike[str]"], preset: Union[str, int] = DEFAULT_PRESET, *,
                  frame_size: int = DEFAULT_FRAME_SIZE, flush_interval: Optional[float] = DEFAULT_FLUSH_INTERVAL,
                  queue_frames: int = 4, large_payload: int = DEFAULT_LARGE_PAYLOAD,
-                 compress_threads: int = 2, time_base: Optional[TimeBase] = None) -> None:
+                 compress_threads: int = 2, time_base: Optional[TimeBase] = None, overwrite: bool = False) -> None:
         self.preset, self.level = _level(preset, PRESETS[DEFAULT_PRESET])
         if not isinstance(frame_size, int) or frame_size < 1024:
             raise UsageError(f"frame_size must be an int >= 1024, not {frame_size!r}")
@@ -183,7 +226,7 @@ class Writer:
         self.path = os.fspath(path)
         self._frame_size = frame_size
         self._large = large_payload
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
+        self._fd = _open_locked(self.path, overwrite)
         self._ns = Namespace()
         self._chans: Dict[Any, _Channel] = {}
         self._get = self._chans.get
@@ -209,6 +252,11 @@ class Writer:
         self._pool = (concurrent.futures.ThreadPoolExecutor(self._pipeline, thread_name_prefix="fastodin-zstd")
                       if compress_threads > 1 else None)
         self._known: set = set()
+        self._n_taken = 0      # FastPack records the worker took from the queue
+        self._n_written = 0    # ... and wrote in frames
+        self._marked = -1      # records_lost in the failure frame written (-1: none)
+        self._sent = 0         # uncompressed bytes handed to the worker (main thread)
+        self._index_bytes = 0  # bytes of the index frames written (worker)
         # threads
         self._cut_lock = threading.Lock()
         self._slots = threading.Semaphore(queue_frames)
@@ -248,6 +296,9 @@ class Writer:
         if not isinstance(name, str):
             raise UsageError(f"tag names are str, not {type(name).__name__}")
         encode_meta({name: value})   # UsageError now if the value cannot be stored as JSON
+        tags = dict(self._tags)
+        tags[name] = value
+        self._check_meta(self._file_meta(tags, self._meta_seq + 1), f"file tag {name!r}")
         self._tags[name] = value
         if self._started:
             self._groups[0].emit(self._meta_time(), 0, self._file_meta())
@@ -328,6 +379,8 @@ class Writer:
             raise TimestampOrderError(f"write_many on {name!r}: time {tmin!r} is older than the last flush "
                                       f"({self._floor!r})")
         row_bytes = arr.dtype.itemsize * int(np.prod(arr.shape[1:], dtype=np.int64))
+        if row_bytes > MAX_RECORD_SIZE:
+            self._refuse_size(row_bytes, name)
         if name != 0 and name not in self._chans and isinstance(name, str) and name not in self._layouts \
                 and arr.dtype != np.uint8:
             row = np.dtype((arr.dtype, arr.shape[1:])) if arr.ndim > 1 else arr.dtype
@@ -357,6 +410,7 @@ class Writer:
                     if not b:   # nothing pending: the chunk is a frame, its columns known
                         k = min(per, n - i)
                         self._slots.acquire()
+                        self._sent += len(chunk)
                         self._q.put((g, chunk, True, (t[i:i + k], ch.id, L)))
                         continue
             b += chunk
@@ -431,25 +485,64 @@ class Writer:
             self._worker.join()
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
+            lost = 0
             try:
                 if self._error is None:
                     tail = skippable_frame(consolidated_payload(self._entries), INDEX_MAGIC)
                     seek = self._seek + [(len(tail), 0)]
                     self._writev([tail, build_seek_table(seek)])
+                else:
+                    lost = self._mark_failed(sum(_records_in(bytes(g.buf)) for g in self._groups))
             finally:
                 os.close(self._fd)
         if self._error is not None:
-            raise WriterError(f"archive writer failed: {self._error!r}") from self._error
+            raise WriterError(f"archive writer of {self.path} failed: {self._error!r}; {lost} records it had accepted "
+                              "were not written; the file is left without seek table, marked as failed",
+                              path=self.path, records_lost=lost) from self._error
 
     @property
     def frames(self) -> int:
         """Data frames written so far."""
         return len(self._entries)
 
+    @property
+    def size_ratio(self) -> Optional[float]:
+        """File bytes per uncompressed byte of the frames written so far (None before the first)."""
+        return self._pos / self._stream_pos if self._stream_pos else None
+
+    @property
+    def pending_bytes(self) -> int:
+        """Uncompressed bytes of the records accepted and not yet in the file (buffered, queued or
+        being compressed)."""
+        return max(0, self._sent - self._stream_pos) + sum(len(g.buf) for g in self._groups)
+
+    def estimated_size(self, ratio: Optional[float] = None) -> int:
+        """The file's size if it were closed now: the bytes written, the pending records at the
+        compression seen so far in this file (else ``ratio``, file bytes per uncompressed byte,
+        default 1), and the consolidated index and seek table.  What ``record --rotate-size`` uses.
+
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "e.fastpack.zst")
+        >>> with Writer(path) as w:
+        ...     w.write(0.0, "a", bytes(1000))
+        ...     guess = w.estimated_size(ratio=0.5)       # nothing written yet: 0.5 bytes per byte
+        ...     _ = w.flush(); w.sync()
+        ...     known = w.estimated_size()
+        >>> guess > 500, abs(known - os.path.getsize(path)) < 32
+        (True, True)
+        """
+        written = self._pos
+        ratio = self.size_ratio or ratio or 1.0
+        body = written + self.pending_bytes * ratio
+        # consolidated index (the index frames' entries again: their bytes - 16 per frame + 24) and
+        # seek table (16 per frame + 25): the index frames' bytes + 49
+        tail = 49 + (self._index_bytes * body / written if written else 64)
+        return int(body + tail)
+
     # ---- internals: main thread ---------------------------------------------------------------
     def _check(self) -> None:
         if self._error is not None:
-            raise WriterError(f"archive writer failed: {self._error!r}") from self._error
+            raise WriterError(f"archive writer of {self.path} failed: {self._error!r}", path=self.path) from self._error
         if self._closed:
             raise UsageError("the writer is closed")
 
@@ -460,12 +553,24 @@ class Writer:
         self._meta_seq += 1
         return self._meta_seq
 
-    def _file_meta(self) -> bytes:
-        m = {"fastodin": "file", "version": FORMAT_VERSION, "seq": self._seq(), "tags": self._tags,
-             "preset": self.preset, "level": self.level}
+    def _file_meta(self, tags: Optional[Dict[str, Any]] = None, seq: Optional[int] = None) -> bytes:
+        m = {"fastodin": "file", "version": FORMAT_VERSION, "seq": self._seq() if seq is None else seq,
+             "tags": self._tags if tags is None else tags, "preset": self.preset, "level": self.level}
         if self.time_base is not None:   # spec/fastpack.md §6: record times are raw multiples of a base
             m[TIME_KEY] = self.time_base.to_meta()
         return encode_meta(m)
+
+    def _refuse_size(self, n: int, name: Any) -> None:
+        raise LimitError(f"payload of {n} bytes on channel {name!r} exceeds the archive record limit of "
+                         f"{MAX_RECORD_SIZE} bytes (fastodin.archive.writer.MAX_RECORD_SIZE); not written, the "
+                         "writer goes on", length=n, limit=MAX_RECORD_SIZE, channel=name)
+
+    def _check_meta(self, payload: bytes, what: str) -> None:
+        """Refuse metadata that would make an id-0 record over the record limit (before any state changes)."""
+        if len(payload) > MAX_RECORD_SIZE:
+            raise LimitError(f"{what} would make a metadata record of {len(payload)} bytes, over the archive record "
+                             f"limit of {MAX_RECORD_SIZE} bytes; not set", length=len(payload), limit=MAX_RECORD_SIZE,
+                             channel=0)
 
     def _start(self, g: _Group, t: float) -> None:
         self._started = True
@@ -524,6 +629,8 @@ class Writer:
                                       f"({self._floor!r})")
         payload = _as_bytes(payload)
         n = len(payload)
+        if n > MAX_RECORD_SIZE:
+            self._refuse_size(n, name)
         self._t_hint = t
         ch = self._channel(name, t, n)
         if ch.id == 0 and (n == 0 or payload == b"0" or payload.startswith(_META_TAG)):
@@ -549,6 +656,7 @@ class Writer:
             return
         if blocking:
             self._slots.acquire()
+        self._sent += len(data)
         self._q.put((g, data, blocking, None))
 
     def _tick(self, interval: float) -> None:
@@ -571,20 +679,52 @@ class Writer:
         while True:
             item = self._q.get()
             try:
-                if item is None:
+                taken = self._n_taken
+                if item is None:     # close: the last frames, then stop (also when they fail)
                     if self._error is None:
                         self._drain(0)
-                    return
-                if self._error is None:
+                elif self._error is None:
                     self._write_item(item[0], item[1], item[3])
                     if self._q.qsize() == 0:
                         self._drain(0)
+                else:
+                    self._n_taken += _records_in(item[1], item[3])
             except BaseException as exc:
+                if item is not None and self._n_taken == taken:
+                    self._n_taken += _records_in(item[1], item[3])
                 self._fail(exc)
+                self._mark_failed()
             finally:
                 if item is not None and item[2]:
                     self._slots.release()
                 self._q.task_done()
+            if item is None:
+                return
+
+    def _mark_failed(self, pending: int = 0) -> int:
+        """After a failure: end the file with a failure frame saying how many accepted records were not
+        written (``pending``: records still in the buffers), unless its end is torn (a cut is damage by
+        itself) or the frame cannot be written; an empty file that cannot take it is removed (it would
+        read as a sound empty stream).  Returns the records lost."""
+        lost = max(0, self._n_taken + pending - self._n_written)
+        if lost == self._marked:
+            return lost
+        try:
+            if os.fstat(self._fd).st_size != self._pos:
+                return lost
+            mark = memoryview(skippable_frame(failure_payload(repr(self._error), lost, len(self._entries)), INDEX_MAGIC))
+            done = 0
+            while done < len(mark):   # one small write of its own (a failed writev may have been the fault)
+                done += os.write(self._fd, mark[done:])
+            self._pos += done
+            self._marked = lost
+        except OSError:
+            if self._pos == 0:
+                try:
+                    os.unlink(self.path)
+                except OSError:
+                    pass
+        return lost
 
     def _writev(self, parts: List[bytes]) -> None:
         total = sum(len(p) for p in parts)
@@ -603,11 +743,12 @@ class Writer:
             lens = np.full(n, L, np.uint32)
             offs = np.arange(n, dtype=np.int64) * (16 + L + (-L & 7)) + 16
         else:
-            s = scan(data)
+            s = scan(data, max_record_size=MAX_RECORD_SIZE)
             if s.end != len(data):  # pragma: no cover - our own encoding
                 raise AssertionError("writer produced a partial record")
             times, ids, offs, lens = s.time, s.id, s.offset, s.length
             n = times.shape[0]
+        self._n_taken += n
         # definitions: first record of an id not defined before (the namespace rule); the
         # writer's metadata: id-0 records starting with {"fastodin":
         special = None
@@ -728,6 +869,8 @@ class Writer:
         e.data_offset = self._pos + head_len
         idx = skippable_frame(entry_payload(e), INDEX_MAGIC)
         self._writev([idx, frame])
+        self._n_written += e.n_records
+        self._index_bytes += len(idx)
         self._pos += len(idx) + len(frame)
         self._stream_pos += e.decompressed_size
         self._entries.append(e)
@@ -784,14 +927,18 @@ class Stream:
         if not isinstance(name, str):
             raise UsageError(f"tag names are str, not {type(name).__name__}")
         encode_meta({name: value})   # UsageError now if the value cannot be stored as JSON
+        tags = dict(self.tags)
+        tags[name] = value
+        self._w._check_meta(self._definition(tags, self._w._meta_seq + 1), f"stream {self.id!r} tag {name!r}")
         self.tags[name] = value
         if self._group is not None:
             self._group.emit(self._w._meta_time(), 0, self._definition())
 
-    def _definition(self) -> bytes:
+    def _definition(self, tags: Optional[Dict[str, Any]] = None, seq: Optional[int] = None) -> bytes:
         return encode_meta({
-            "fastodin": "stream", "version": FORMAT_VERSION, "seq": self._w._seq(), "id": self.id, "name": self.name,
-            "flavor": self.flavor, "tags": self.tags, "compression": self.compression, "level": self.level,
+            "fastodin": "stream", "version": FORMAT_VERSION, "seq": self._w._seq() if seq is None else seq,
+            "id": self.id, "name": self.name, "flavor": self.flavor, "tags": self.tags if tags is None else tags,
+            "compression": self.compression, "level": self.level,
             "channels": {"data": self.id, "config": self.id + ":config", "state": self.id + ":state"},
             "layouts": {"data": self.data_layout.to_json(), "config": self.config_layout.to_json(),
                         "state": self.state_layout.to_json()},

@@ -122,6 +122,8 @@ def describe_error(e: BaseException, command: str) -> Tuple[str, int]:
     if isinstance(e, UsageError):
         return f"{prog}: error: {one_line(e)}", EXIT_USAGE
     if isinstance(e, (DataError, FastOdinError, ValueError)):
+        if isinstance(e, OSError):  # a writer's output exists or is locked by another writer
+            return f"{prog}: error: {one_line(e)}", EXIT_IO
         if isinstance(e.__cause__, OSError):  # e.g. the archive writer thread hit a full disk
             return f"{prog}: error: {one_line(_io_message(e.__cause__))}", EXIT_IO
         from ..errors import ChecksumError, CorruptFrameError, TruncatedError

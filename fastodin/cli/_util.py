@@ -29,7 +29,7 @@ from ..progress import Progress
 __all__ = [
     "EXIT_OK", "EXIT_DATA", "EXIT_USAGE", "EXIT_IO", "EXIT_DEP", "EXIT_INTERRUPT",
     "CliError", "Progress", "human_bytes", "human_rate", "plural", "table", "parse_hostport", "one_line",
-    "need_module", "is_terminal", "port_number", "positive_float", "preset_arg",
+    "need_module", "is_terminal", "port_number", "positive_float", "preset_arg", "open_writer",
 ]
 
 EXIT_OK = 0
@@ -98,6 +98,31 @@ def need_module(name: str, extra: str, purpose: str) -> Any:
         raise CliError(
             f"{purpose} needs the optional package '{name}': pip install 'fastodin[{extra}]'", EXIT_DEP
         ) from None
+
+
+def open_writer(path: str, force: bool, **kw: Any) -> Any:
+    """The archive :class:`~fastodin.archive.writer.Writer` of a command: an existing ``path`` is
+    refused unless ``force`` (``--force``), and a path another writer holds is always refused;
+    any failure to open is a :class:`CliError` with exit code 3.
+
+    >>> import os, tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "o.fastpack.zst")
+    >>> open_writer(p, False).close()
+    >>> try:
+    ...     open_writer(p, False)
+    ... except CliError as e:
+    ...     e.code, str(e).endswith("o.fastpack.zst: exists (use --force to replace it)")
+    (3, True)
+    """
+    from ..archive.writer import Writer
+    from ..errors import OutputExistsError
+
+    try:
+        return Writer(path, overwrite=force, **kw)
+    except OutputExistsError:
+        raise CliError(f"cannot write {path}: exists (use --force to replace it)", EXIT_IO) from None
+    except OSError as e:
+        raise CliError(f"cannot write {path}: {e.strerror or e}", EXIT_IO) from None
 
 
 def table(rows: Sequence[Sequence[Any]], header: Sequence[str], right: Iterable[int] = ()) -> str:

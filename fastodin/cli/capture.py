@@ -37,6 +37,13 @@ BATCH_BYTES = 4 << 20
 BATCH_SECONDS = 0.05
 MAX_DATAGRAM = 65536
 STREAM_CHUNK = 1 << 20
+#: byte streams: batch size and queue depth.  The source is flow-controlled (a pipe or TCP blocks the
+#: sender), so a shallow queue loses nothing and bounds what a stop still has to write (~5 MiB).
+STREAM_BATCH_BYTES = 1 << 20
+STREAM_QUEUE_BATCHES = 4
+#: after a stop (signal, --duration) what already arrived is taken for at most this long, then the
+#: loop ends even while data keeps flowing
+DRAIN_SECONDS = 0.2
 
 
 class Batch:
@@ -221,6 +228,10 @@ class Capture:
 
     ``status`` (optional) is called about twice a second from the receiving thread with the
     number of datagrams / bytes received so far.
+
+    A stop ends the receive loop within about ``DRAIN_SECONDS`` (plus one read timeout), even while
+    data keeps coming; the batches already queued are then written, so the stop completes in about
+    a second and the archive closes cleanly.
     """
 
     def __init__(self, consume: Callable[[Batch], None], stop: StopFlag, *, duration: Optional[float] = None,
@@ -296,6 +307,7 @@ class Capture:
         t_cut = mono()
         t_status = t_cut
         draining = False
+        t_stop: Optional[float] = None
         while True:
             try:
                 n = recv_into(mv[off:], MAX_DATAGRAM)
@@ -337,6 +349,10 @@ class Capture:
                     t_status = now
                     self.status(self.packets, self.bytes, now - self.t_start)
                 if self._tick(now):
+                    if t_stop is None:
+                        t_stop = now
+                    elif now - t_stop >= DRAIN_SECONDS:   # datagrams keep coming: stop anyway
+                        return
                     draining = True
 
     def _cut(self, mv: memoryview, off: int, lens: List[int]) -> Tuple[memoryview, List[int]]:
@@ -354,6 +370,7 @@ class Capture:
     def run_stream(self, read: Callable[[float], Optional[bytes]]) -> None:
         """A byte-stream loop: ``read(timeout)`` returns bytes, ``b""`` when nothing came in time,
         or ``None`` at end of input."""
+        self._q = queue.Queue(maxsize=min(self._q.maxsize, STREAM_QUEUE_BATCHES))
         self._thread.start()
         try:
             self._loop_stream(read)
@@ -366,6 +383,7 @@ class Capture:
         size = 0
         t_cut = mono()
         t_status = t_cut
+        t_stop: Optional[float] = None
         while True:
             data = read(0.1)
             now = mono()
@@ -377,7 +395,7 @@ class Capture:
                 pending.append(data)
                 size += len(data)
                 self.bytes += len(data)
-            if pending and (size >= BATCH_BYTES or now - t_cut >= BATCH_SECONDS or self.stop):
+            if pending and (size >= STREAM_BATCH_BYTES or now - t_cut >= BATCH_SECONDS or self.stop):
                 self._put(Batch(b"".join(pending), None, time.time()))
                 pending = []
                 size = 0
@@ -386,7 +404,9 @@ class Capture:
                 t_status = now
                 self.status(self.packets, self.bytes, now - self.t_start)
             if self._tick(now):
-                if data:  # drain what is already there
+                if t_stop is None:
+                    t_stop = now
+                if data and now - t_stop < DRAIN_SECONDS:  # take what is already there, briefly
                     continue
                 if pending:
                     self._put(Batch(b"".join(pending), None, time.time()))

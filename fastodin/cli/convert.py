@@ -22,8 +22,8 @@ import time
 from typing import Any, BinaryIO, Callable, Iterator, List, Optional, Tuple
 
 from ..progress import Progress, track
-from ._util import (EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, is_terminal, plural,
-                    port_number, positive_float, preset_arg)
+from ._util import (EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, is_terminal, open_writer,
+                    plural, port_number, positive_float, preset_arg)
 from .pcap import PcapError, PcapWriter, is_pcap, read_pcap
 from .sources import (STDIO, check_input, check_output, check_readable, is_odin_archive, odin_records, open_input,
                       record_total, shown, sniff_bytes, stdin_stream)
@@ -208,13 +208,8 @@ class _ByteOut:
             self.tmp = None
 
 
-def _writer(path: str, preset: Any, time_base: Any = None) -> Any:
-    from ..archive.writer import Writer
-
-    try:
-        return Writer(path, preset=preset, time_base=time_base)
-    except OSError as e:
-        raise CliError(f"cannot write {path}: {e.strerror or e}", EXIT_IO) from None
+def _writer(path: str, preset: Any, force: bool, time_base: Any = None) -> Any:
+    return open_writer(path, force, preset=preset, time_base=time_base)
 
 
 def _odin_conv_kw(args: Any) -> dict:
@@ -433,7 +428,7 @@ def _from_capture(args: Any, inp: _Input, kin: str, kout: str, out: Optional[_By
         if kout in ("archive", "fastpack"):
             from ..odin.mapping import FastPackSink, OdinToFastPack, WriterSink
 
-            w = _writer(args.output, args.preset) if kout == "archive" else None
+            w = _writer(args.output, args.preset, args.force) if kout == "archive" else None
             try:
                 if w is not None:
                     w.set_tag("converted_from", os.path.basename(inp.path) if inp.path != STDIO else "-")
@@ -517,7 +512,7 @@ def _to_archive(ar: Any, args: Any, bar: Progress) -> int:
         with open_archive(ar.path, raw_time=True) as raw:   # exact times (spec/fastpack.md §6.1), base copied
             return _to_archive(raw, args, bar)
     n = 0
-    with _writer(args.output, args.preset, getattr(ar, "time_base", None)) as w:
+    with _writer(args.output, args.preset, args.force, getattr(ar, "time_base", None)) as w:
         for k, v in (ar.tags or {}).items():
             w.set_tag(k, v)
         _copy_streams(ar, w)

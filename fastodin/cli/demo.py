@@ -23,9 +23,12 @@ import tempfile
 import time
 from typing import Any, Optional, TextIO
 
-from ._util import EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_rate, plural, table
+from ._util import EXIT_DATA, EXIT_OK, EXIT_USAGE, CliError, human_rate, open_writer, plural, table
 
 __all__ = ["odin_demo", "default_demo_path", "print_rows"]
+
+#: the ``source`` tag of a demo archive (how ``fastodin demo`` knows it may replace its own default file)
+DEMO_SOURCE = "fastodin demo: simulated ODIN device"
 
 
 def default_demo_path(name: str) -> str:
@@ -75,11 +78,12 @@ def print_rows(res: Any, out: TextIO, limit: int = 3, max_cols: int = 9) -> None
             print(f"event {eid}: {plural(len(ev), 'event')}; first: {first}", file=out)
 
 
-def odin_demo(path: str, seconds: float = 5.0, out: Optional[TextIO] = None, seed: int = 1) -> int:
-    """Simulated ODIN device -> archive -> ``info`` -> decoded rows, with a replay self-check."""
+def odin_demo(path: str, seconds: float = 5.0, out: Optional[TextIO] = None, seed: int = 1,
+              overwrite: bool = False) -> int:
+    """Simulated ODIN device -> archive -> ``info`` -> decoded rows, with a replay self-check.
+    An existing ``path`` is refused unless ``overwrite``."""
     out = sys.stdout if out is None else out
     from ..archive.reader import open_archive
-    from ..archive.writer import Writer
     from ..odin.decode import decode as odin_decode
     from ..odin.mapping import OdinToFastPack, WriterSink
     from ..odin.replay import iter_packets
@@ -92,12 +96,8 @@ def odin_demo(path: str, seconds: float = 5.0, out: Optional[TextIO] = None, see
     packets = sim.packets(duration=seconds)
     t_sim = time.perf_counter() - t0
     t0 = time.perf_counter()
-    try:
-        w = Writer(path)
-    except OSError as e:
-        raise CliError(f"cannot write {path}: {e.strerror or e}", EXIT_IO) from None
-    with w:
-        w.set_tag("source", "fastodin demo: simulated ODIN device")
+    with open_writer(path, overwrite) as w:
+        w.set_tag("source", DEMO_SOURCE)
         w.set_tag("seconds", seconds)
         conv = OdinToFastPack(WriterSink(w))
         conv.add_many(packets)
@@ -144,10 +144,29 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--seconds", type=float, default=5.0, metavar="S",
                    help="seconds of recorded time to simulate (default 5)")
     p.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
+    p.add_argument("--force", "-f", action="store_true", help="overwrite FILE if it exists (without -o, an "
+                   "earlier demo.fastpack.zst written by the demo is replaced anyway)")
+
+
+def earlier_demo(path: str) -> bool:
+    """True if ``path`` is an archive that ``fastodin demo`` wrote (its default file may be replaced)."""
+    import stat
+
+    from ..archive.reader import open_archive
+    from ..errors import FastOdinError
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        with open_archive(path) as ar:
+            return ar.format == "archive" and ar.tags.get("source") == DEMO_SOURCE
+    except (OSError, FastOdinError):
+        return False
 
 
 def run(args: Any) -> int:
     if not (args.seconds > 0 and math.isfinite(args.seconds)) or args.seconds > 3600:
         raise CliError("--seconds must be in (0, 3600]", EXIT_USAGE)
     path = args.output or default_demo_path("demo.fastpack.zst")
-    return odin_demo(path, seconds=args.seconds, seed=args.seed)
+    force = args.force or (args.output is None and earlier_demo(path))
+    return odin_demo(path, seconds=args.seconds, seed=args.seed, overwrite=force)

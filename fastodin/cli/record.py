@@ -8,17 +8,19 @@ datagrams), ``--tcp HOST:PORT`` (connect; ``--listen``: accept one connection), 
 The receiving thread only receives (see :mod:`fastodin.cli.capture`); a sink thread maps packets
 onto FastPack records (:class:`fastodin.odin.mapping.OdinToFastPack`) and hands them to the archive
 :class:`~fastodin.archive.writer.Writer`, which compresses on its own thread and writes a frame at
-least every ``--flush-interval`` seconds (what a SIGKILL can lose).  SIGINT / SIGTERM stop the
-capture, drain what the kernel already holds, and close the archive cleanly.
+least every ``--flush-interval`` seconds (what a SIGKILL can lose).  SIGINT / SIGTERM /
+``--duration`` stop the capture within about a second even while data keeps flowing (what already
+arrived is taken for a moment more) and close the archive cleanly.
 """
 from __future__ import annotations
 
 import os
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from ._util import EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, human_rate, parse_hostport
+from ._util import (EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, human_rate, open_writer,
+                    parse_hostport)
 from .capture import Batch, Capture, StopFlag, fd_reader, open_tcp, open_udp, serial_reader, socket_reader, udp_drops
 
 NAME = "record"
@@ -120,39 +122,74 @@ def rotated_name(path: str, k: int) -> str:
 
 
 class ArchiveOutput:
-    """The archive (or rotated series of archives) being written; ``open_next()`` on rotation."""
+    """The archive (or rotated series of archives) being written; ``open_next()`` on rotation.
+
+    ``due()`` says when the next part is due: after ``rotate_time`` seconds, or when the part's
+    estimated closed size (:meth:`Writer.estimated_size`: bytes written, pending records at the
+    compression seen so far, index tail) reaches ``rotate_size``; callers check every
+    ``check_bytes`` input bytes, so a part ends within a few percent of ``rotate_size``.
+    """
+
+    #: a part ends once its estimated size reaches this share of --rotate-size (what one more
+    #: checking step adds is about 2 %)
+    FILL = 0.98
+    #: from this share of FILL on, pending records are written out and measured rather than estimated
+    #: (small frames may compress much worse than the file so far)
+    NEAR = 0.9
 
     def __init__(self, path: str, preset: str, flush_interval: float, rotate: bool, force: bool = False,
+                 rotate_size: Optional[int] = None, rotate_time: Optional[float] = None,
                  on_open: Optional[Callable[[Any], Any]] = None) -> None:
-        from ..archive.writer import Writer
-
         self.on_open = on_open     # wraps each new writer (record --foxglove: a live tee)
         self.force = force
-        self._Writer = Writer
         self.path = path
         self.preset = preset
         self.flush_interval = flush_interval
         self.rotate = rotate
+        self.rotate_size = rotate_size
+        self.rotate_time = rotate_time
+        self.ratio: Optional[float] = None   # file bytes per uncompressed byte of the last part
         self.k = 0
         self.files: List[str] = []
         self.writer: Any = None
         self.opened_at = 0.0
         self.open_next()
 
+    def _ratio(self) -> float:
+        return self.writer.size_ratio or self.ratio or 1.0
+
+    @property
+    def check_bytes(self) -> int:
+        """Input bytes between two :meth:`due` checks: about 2 % of ``rotate_size`` once compressed
+        (0 without ``rotate_size``)."""
+        if self.rotate_size is None:
+            return 0
+        return max(4096, int(self.rotate_size * 0.02 / max(self._ratio(), 1e-3)))
+
+    def due(self) -> bool:
+        """True when the current part is full or old enough (never for a part with nothing in it)."""
+        w = self.writer
+        if not w.frames and not w.pending_bytes:
+            return False
+        if self.rotate_time is not None and time.monotonic() - self.opened_at >= self.rotate_time:
+            return True
+        if self.rotate_size is None:
+            return False
+        limit = self.rotate_size * self.FILL
+        if w.estimated_size(self.ratio) < limit * self.NEAR:
+            return False
+        if not w.frames or w.pending_bytes * self._ratio() > self.rotate_size * 0.02:
+            w.flush()   # near full, and the estimate leans on a guessed compression: write out and measure
+            w.sync()
+        return bool(w.estimated_size(self.ratio) >= limit)
+
     def open_next(self) -> Any:
         if self.writer is not None:
             self.writer.close()
+            self.ratio = self.writer.size_ratio or self.ratio
         name = rotated_name(self.path, self.k) if self.rotate else self.path
         self.k += 1
-        d = os.path.dirname(os.path.abspath(name))
-        if not os.path.isdir(d):
-            raise CliError(f"cannot write {name}: directory {d} does not exist", EXIT_IO)
-        if os.path.exists(name) and not self.force:
-            raise CliError(f"{name} exists: a recorder never overwrites a recording (use --force)", EXIT_IO)
-        try:
-            self.writer = self._Writer(name, preset=self.preset, flush_interval=self.flush_interval)
-        except OSError as e:
-            raise CliError(f"cannot write {name}: {e.strerror or e}", EXIT_IO) from None
+        self.writer = open_writer(name, self.force, preset=self.preset, flush_interval=self.flush_interval)
         if self.on_open is not None:
             self.writer = self.on_open(self.writer)
         self.writer.set_tag("recorded_by", "fastodin record")
@@ -162,12 +199,6 @@ class ArchiveOutput:
         self.files.append(name)
         self.opened_at = time.monotonic()
         return self.writer
-
-    def size(self) -> int:
-        try:
-            return os.path.getsize(self.files[-1])
-        except OSError:
-            return 0
 
     def close(self) -> None:
         if self.writer is not None:
@@ -186,24 +217,57 @@ class ArchiveOutput:
 
 # -- sinks ---------------------------------------------------------------------------------------------
 
+def _slices(items: List[bytes], step: int) -> Iterator[List[bytes]]:
+    """``items`` in consecutive runs of about ``step`` bytes (one run when ``step`` is 0).
+
+    >>> [len(s) for s in _slices([b"x" * 10] * 5, 40)]
+    [2, 2, 1]
+    """
+    if not step:
+        yield items
+        return
+    start = acc = 0
+    for i, p in enumerate(items):
+        acc += len(p) + 16
+        if acc >= step:
+            yield items[start:i + 1]
+            start, acc = i + 1, 0
+    if start < len(items):
+        yield items[start:]
+
+
+def report_counts(rep: Dict[str, Any]) -> Dict[str, int]:
+    """The counters of one part's ``{"odin": "report"}``, computed as ``info`` and ``verify`` compute
+    them: sequence gaps and lost packets, CRC errors (set-id mismatches + BURST CRC errors), bad
+    packets (malformed + unknown).
+
+    >>> report_counts({"stats": {"malformed": 1, "unknown": 2}, "sets": {"0x0001": {"sequence": {"gaps": 2, "lost": 3}}}})
+    {'gaps': 2, 'lost': 3, 'crc_errors': 0, 'bad': 3}
+    """
+    from .info import crc_errors, gaps
+
+    st = rep.get("stats") or {}
+    g = gaps(rep)
+    return {"gaps": g["gaps"], "lost": g["lost"], "crc_errors": crc_errors(rep),
+            "bad": int(st.get("malformed", 0) or 0) + int(st.get("unknown", 0) or 0)}
+
+
 class OdinSink:
     """Batches of ODIN packets (datagrams or BURST bytes) -> OdinToFastPack -> archive."""
 
     IDENT_TYPES = (0x01, 0x03, 0x04)
 
-    def __init__(self, out: ArchiveOutput, *, burst: bool, odin_db: Any, cps: Optional[float],
-                 rotate_size: Optional[int], rotate_time: Optional[float]) -> None:
+    def __init__(self, out: ArchiveOutput, *, burst: bool, odin_db: Any, cps: Optional[float]) -> None:
         from ..odin.burst import BurstDecoder
 
         self.out = out
         self.burst = burst
         self.odin_db = odin_db
         self.cps = cps
-        self.rotate_size = rotate_size
-        self.rotate_time = rotate_time
         self.decoder = BurstDecoder() if burst else None
         self.packets = 0
-        self.reports: List[Dict[str, Any]] = []
+        self.reports: List[Dict[str, Any]] = []   # the report each finished part wrote at its close
+        self._closed = False
         self._latest: Dict[Any, List[bytes]] = {}
         self.conv = self._new_conv()
 
@@ -248,41 +312,44 @@ class OdinSink:
             pk = self.decoder.take()
         if not pk:
             return
-        self._maybe_rotate()  # before writing: a rotation never leaves an empty last file
-        if self.out.rotate and any(p and p[0] in self.IDENT_TYPES for p in pk):
-            self._remember(pk)
-        self.conv.add_many(pk)
-        self.packets += len(pk)
+        for part in _slices(pk, self.out.check_bytes):
+            self._maybe_rotate()  # before writing: a rotation never leaves an empty last file
+            if self.out.rotate and any(p and p[0] in self.IDENT_TYPES for p in part):
+                self._remember(part)
+            self.conv.add_many(part)
+            self.packets += len(part)
 
     def _maybe_rotate(self) -> None:
-        due = (self.rotate_size is not None and self.out.size() >= self.rotate_size) or (
-            self.rotate_time is not None and time.monotonic() - self.out.opened_at >= self.rotate_time)
-        if due:
+        if self.out.due():
             self.reports.append(self.conv.close())
             self.out.open_next()
+            if self.decoder is not None:   # each part's report counts its own BURST frames
+                from ..odin.burst import BurstStats
+
+                self.decoder.stats = BurstStats()
             self.conv = self._new_conv()
 
     def stats(self) -> Dict[str, int]:
-        st = self.conv.stream.stats
-        gaps = lost = 0
-        for tr in list(self.conv.stream.sequences.values()):
-            gaps += tr.gaps
-            lost += tr.lost
+        """Totals over the parts: each finished part's report (what ``info``/``verify`` read from its
+        file), plus the live counters of the part being written (none once closed)."""
+        tot = {"gaps": 0, "lost": 0, "crc_errors": 0, "bad": 0}
         for r in self.reports:
-            for s in (r.get("sets") or {}).values():
-                q = s.get("sequence") or {}
-                gaps += q.get("gaps", 0)
-                lost += q.get("lost", 0)
-        crc = st.set_id_mismatches + sum((r.get("stats") or {}).get("set_id_mismatches", 0) for r in self.reports)
-        if self.decoder is not None:
-            crc += self.decoder.stats.crc_errors
-        bad = st.malformed + st.unknown + sum((r.get("stats") or {}).get("malformed", 0) for r in self.reports)
-        return {"packets": self.packets, "gaps": gaps, "lost": lost, "crc_errors": crc, "bad": bad}
+            for k, v in report_counts(r).items():
+                tot[k] += v
+        if not self._closed:
+            st = self.conv.stream.stats
+            for tr in list(self.conv.stream.sequences.values()):
+                tot["gaps"] += tr.gaps
+                tot["lost"] += tr.lost
+            tot["crc_errors"] += st.set_id_mismatches + (self.decoder.stats.crc_errors if self.decoder else 0)
+            tot["bad"] += st.malformed + st.unknown
+        return {"packets": self.packets, **tot}
 
     def close(self) -> Dict[str, Any]:
         if self.decoder is not None and self.decoder.buffered:
             self.decoder.stats.garbage_bytes += self.decoder.buffered
         self.reports.append(self.conv.close())
+        self._closed = True
         return self.stats()
 
 
@@ -295,7 +362,7 @@ class FastPackSink:
     (a NaN time) is counted in ``lost`` (exit 1), never a crash of the recorder.
     """
 
-    def __init__(self, out: ArchiveOutput, rotate_size: Optional[int], rotate_time: Optional[float]) -> None:
+    def __init__(self, out: ArchiveOutput) -> None:
         from ..codec import Decoder
 
         self.out = out
@@ -303,8 +370,6 @@ class FastPackSink:
         self.records = 0
         self.lost = 0
         self.first_loss = ""
-        self.rotate_size = rotate_size
-        self.rotate_time = rotate_time
         self._meta: Dict[Any, Dict[str, Any]] = {}  # latest writer metadata by (kind, id)
         self._streams: Dict[str, Any] = {}
         self._writer: Any = None
@@ -346,21 +411,32 @@ class FastPackSink:
         if not self.first_loss:
             self.first_loss = why
 
-    def __call__(self, b: Batch) -> None:
-        if (self.rotate_size is not None and self.out.size() >= self.rotate_size) or (
-                self.rotate_time is not None and time.monotonic() - self.out.opened_at >= self.rotate_time):
+    def _part(self) -> Any:
+        """The writer of the current part, starting the next part when due; a new part gets the
+        tags, streams and layouts too."""
+        if self.out.due():
             self.out.open_next()
-        if self._writer is not self.out.writer:  # a new part: it gets the tags, streams, layouts too
+        if self._writer is not self.out.writer:
             self._writer = self.out.writer
             self._streams = {}
             for key, m in list(self._meta.items()):
                 self._apply(key, m)
+        return self.out.writer.write
+
+    def __call__(self, b: Batch) -> None:
+        w = self._part()
         self.dec.feed(b.data)
-        w = self.out.writer.write
         n = 0
+        step = self.out.check_bytes
+        since = 0
         from ..errors import UsageError
 
         for r in self.dec:
+            if step:
+                since += 16 + len(r.payload)
+                if since >= step:
+                    since = 0
+                    w = self._part()
             try:
                 if r.id == 0:
                     p = bytes(r.payload)
@@ -482,13 +558,13 @@ def run(args: Any) -> int:
 
             live = start_server(args.foxglove, args.host, "fastodin record", args.quiet)
         out = ArchiveOutput(args.output, args.preset, args.flush_interval, rotate, args.force,
+                            rotate_size=args.rotate_size, rotate_time=args.rotate_time,
                             on_open=live_tee(live) if live is not None else None)
         try:
             if args.fastpack:
-                sink: Any = FastPackSink(out, args.rotate_size, args.rotate_time)
+                sink: Any = FastPackSink(out)
             else:
-                sink = OdinSink(out, burst=burst, odin_db=odin_db, cps=args.counts_per_second,
-                                rotate_size=args.rotate_size, rotate_time=args.rotate_time)
+                sink = OdinSink(out, burst=burst, odin_db=odin_db, cps=args.counts_per_second)
             tty = (not args.quiet) and sys.stderr.isatty()
             drops = (lambda: udp_drops(sock)) if args.udp else None
             drops0 = drops() if drops is not None else None

@@ -12,7 +12,7 @@ from typing import Any
 
 from .info import _jsonable  # non-finite floats -> null: always valid JSON
 from ..progress import Progress
-from ._util import EXIT_DATA, EXIT_OK, CliError, human_bytes, one_line, plural, preset_arg
+from ._util import EXIT_DATA, EXIT_IO, EXIT_OK, CliError, human_bytes, one_line, plural, preset_arg
 from .sources import check_input, check_output, local_path, shown
 
 NAME = "recover"
@@ -39,11 +39,13 @@ def run(args: Any) -> int:
     check_input(args.input)
     check_output(args.output, args.force, args.input)
     from ..archive.recover import recover
-    from ..errors import DataError, FastOdinError
+    from ..errors import ArchiveLockedError, DataError, FastOdinError, OutputExistsError
 
     try:
         with local_path(args.input) as src, Progress("recover", None, "B") as bar:
             rep = recover(src, args.output, preset=args.preset, progress=bar, overwrite=args.force)
+    except (ArchiveLockedError, OutputExistsError) as e:   # OUT is not ours: leave it alone
+        raise CliError(f"cannot write {args.output}: {e.strerror}", EXIT_IO) from None
     except (DataError, FastOdinError) as e:   # OUT is untouched: recover writes OUT.part, renamed at the end
         raise CliError(f"{shown(args.input)}: nothing recoverable: {one_line(e)}", EXIT_DATA) from None
     r = rep.as_dict()

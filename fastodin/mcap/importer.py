@@ -29,6 +29,7 @@ from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 
+from ..archive.lock import replace_unless_live
 from ..timebase import EXACT_NS_LIMIT, TimeBase
 from . import _format as F
 from .export import IMPORT_TAG
@@ -72,7 +73,7 @@ class _Import:
             from ..archive.writer import Writer
 
             self.tb = TimeBase.from_ns(first_ns)
-            self.w = Writer(self.out, preset=self.preset, time_base=self.tb)
+            self.w = Writer(self.out, preset=self.preset, time_base=self.tb, overwrite=True)   # our temporary
         return self.w
 
     def channel(self, ch: Any) -> None:
@@ -191,15 +192,15 @@ def import_mcap(src: Union[str, "os.PathLike[str]"], out: Union[str, "os.PathLik
         job.tag["profile"], job.tag["library"] = r.profile, r.library
         job.finish()
         job.w.close()
-        os.replace(tmp, out)
+        replace_unless_live(tmp, out)
     except BaseException:
         if job.w is not None:
             try:
                 job.w.close()
             except Exception:  # noqa: BLE001 - the original error is the one to report
                 pass
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            if os.path.exists(tmp):   # ours (a temporary another import holds is left alone)
+                os.unlink(tmp)
         raise
     trunc = None if r.truncated is None else f"at offset {r.truncated[0]}: {r.truncated[1]}"
     return {"messages": job.messages, "channels": {c["channel"]: c["topic"] for c in job.tag["channels"].values()},
