@@ -36,8 +36,10 @@ from ..codec import Record
 from ..columns import scan
 from ..errors import ChecksumError, CorruptFrameError, DataError, LimitError, TruncatedError, UsageError
 from ..metadata import decode_meta
+from ..namespace import name_from_bytes
 from ..timebase import TIME_KEY, TimeBase
-from .index import (INDEX_TAG, KIND_CONSOLIDATED, KIND_FAILED, KIND_FRAME, FrameEntry, check_counts, parse_failure,
+from .index import (INDEX_TAG, KIND_CONSOLIDATED, KIND_FAILED, KIND_FRAME, ChannelTable, FrameEntry,
+                    channel_arrays, check_counts, parse_failure,
                     parse_index_payload)
 from .layout import Layout
 from .seekable import (INDEX_MAGIC, SEEKABLE_FOOTER_MAGIC, ZSTD_MAGIC, is_skippable, parse_footer,
@@ -56,6 +58,8 @@ RAW_CHUNK = 1 << 22
 _MAX_RATIO = 1 << 15
 #: Largest index or seek-table frame read into memory (a bigger one is treated as damaged).
 MAX_INDEX_FRAME = 1 << 28
+#: A rebuilt entry of this many channels or more keeps them as a ChannelTable (numpy columns).
+_TABLE_CHANNELS = 1024
 _U32x2 = struct.Struct("<II")
 _U32 = struct.Struct("<I")
 _META_TAG = b'{"fastodin":'
@@ -236,6 +240,26 @@ def _name_matches(name: str, pattern: str) -> bool:
     if fnmatch.fnmatchcase(name, pattern):
         return True
     return name.startswith("odin/") and fnmatch.fnmatchcase(name.lower(), pattern.lower())
+def _remap_ids(ids: np.ndarray, remap: Tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """Reader ids of a frame's records (``FrameEntry.remap`` of a raw chunk: reset positions,
+    sorted ``segment << 32 | file id`` keys and the reader ids they map to; segment = resets before
+    the record).
+
+    >>> _remap_ids(np.array([1, 0, 1], np.uint32), (np.array([1]), np.array([1 << 32 | 1]), np.array([7])))
+    array([1, 0, 7])
+    """
+    rpos, keys, vals = remap
+    n = ids.shape[0]
+    key = ids.astype(np.int64)
+    if rpos.shape[0]:
+        step = np.zeros(n + 1, np.int64)
+        step[rpos + 1] = 1
+        key |= np.cumsum(step[:n]) << 32
+    j = np.minimum(np.searchsorted(keys, key), keys.shape[0] - 1)
+    hit = keys[j] == key
+    out = ids.astype(np.int64)
+    out[hit] = vals[j[hit]]
+    return out
 
 
 def _pread(fd: int, n: int, off: int) -> bytes:
@@ -284,11 +308,9 @@ class Archive:
         self._by_channel: Dict[frozenset, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._name_table: Optional[np.ndarray] = None
-        self._name_ids: Dict[str, List[int]] = {}     # name -> every reader id bound to it
+        self._name_more: Dict[str, Dict[int, int]] = {}   # name on several ids -> {file id: reader id}
         self._real_ids: Dict[int, List[int]] = {}     # file id -> its virtual ids (raw files)
-        self._vids: Dict[Tuple[int, str], int] = {}   # (file id, name) -> reader id
         self._vid_next = 0
-        self._vid_base: set = set()
         #: a foreign seek table (no consolidated index): frame offsets, compressed and decompressed sizes
         self._seek: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = None
         #: decoder left where the last segment ended (segments are read in order): [reader, stream offset]
@@ -596,8 +618,7 @@ class Archive:
         """The ids of a writer's index entry are bound from its frame on (even if the frame is lost)."""
         for cid, _p, nm in e.names:
             st.bound.setdefault(cid, cid)
-            self._vids.setdefault((cid, nm), cid)
-            self._vid_base.add(cid)
+            self._bind_name(cid, nm, latest=True)
         for cid in e.channels:
             st.bound.setdefault(cid, cid)
 
@@ -813,7 +834,8 @@ class Archive:
             e.skip = range(s.count)   # type: ignore[assignment]
             st.bound.clear()
         else:
-            e = self._chunk_entry(buf, s, len(st.entries), st.bound)
+            e, bound = self._chunk_entry(buf, s, len(st.entries), st.bound)
+            st.bound = bound if bound is not None else {}
         e.data_offset, e.lead, e.decompressed_size, e.stream_offset = st.frame, st.lead, s.end, st.soff
         e.compressed_size, st.owed = st.owed, 0
         st.entries.append(e)
@@ -843,7 +865,9 @@ class Archive:
             self._raw = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
         data = self._raw if self._raw is not None else b""
         size = len(data)
-        bound: Dict[int, int] = {}     # file id -> reader id, for the namespace in force
+        # file id -> reader id, for the namespace in force; None until the first reset (then every
+        # id named so far is bound to itself: no second table of every name)
+        bound: Optional[Dict[int, int]] = None
         pos = 0
         entries: List[FrameEntry] = []
         while pos < size:
@@ -852,9 +876,10 @@ class Archive:
                 sc = scan(data, pos, None, max_record_size=self._max, max_records=1)
                 if sc.count == 0:
                     break
-            e = self._chunk_entry(data, sc, len(entries), bound)
+            e, bound = self._chunk_entry(data, sc, len(entries), bound)
             e.data_offset = e.stream_offset = pos
             e.compressed_size = e.decompressed_size = sc.end - pos
+            e.names = []        # bound while scanning: the per-definition tuples are not kept
             entries.append(e)
             pos = sc.end
         if pos < size:
@@ -863,84 +888,126 @@ class Archive:
         self.complete = pos == size
 
     def _raw_vid(self, cid: int, name: str) -> int:
-        """Reader id of file id ``cid`` bound to ``name``: the id itself for its first name, a
-        virtual id ``(k << 32) | cid`` for each other name a namespace reset gave it."""
-        key = (cid, name)
-        vid = self._vids.get(key)
-        if vid is None:
-            if cid in self._vid_base:
-                self._vid_next += 1
-                vid = (self._vid_next << 32) | cid
-            else:
-                vid = cid
-                self._vid_base.add(cid)
-            self._vids[key] = vid
+        """Reader id of file id ``cid`` bound to ``name`` (and bound now): the id itself for its
+        first name, a virtual id ``(k << 32) | cid`` for each other name a reset gave it."""
+        vid = self.ids.get(name)
+        if vid is not None and vid & _ID_MASK == cid:
+            return vid
+        more = self._name_more.get(name)
+        if more is not None and cid in more:
+            return more[cid]
+        if cid in self.names:
+            self._vid_next += 1
+            vid = (self._vid_next << 32) | cid
+        else:
+            vid = cid
+        self._bind_name(vid, name)
         return vid
 
-    def _chunk_entry(self, data: Any, sc: Any, frame_no: int, bound: Dict[int, int]) -> FrameEntry:
+    def _chunk_entry(self, data: Any, sc: Any, frame_no: int,
+                     bound: Optional[Dict[int, int]]) -> Tuple[FrameEntry, Optional[Dict[int, int]]]:
         """Index entry (without offsets and sizes) of the records ``sc`` (a scan of ``data``) of a
-        raw stream or of a data frame without index entry, under the namespace rules: definitions (first record of an unbound id;
-        one named ``""`` or ``"0"`` binds nothing and is hidden, as in Perl), resets (id 0 with b"" or b"0": hidden, they clear ``bound``) and writer metadata.  An id
-        that a reset re-bound to another name gets a virtual reader id (``e.remap``)."""
-        ids = sc.id
-        lens = sc.length
-        offs = sc.offset
+        raw stream or of a data frame without index entry, under the namespace rules: definitions
+        (first record of an unbound id; one named ``""`` or ``"0"`` binds nothing and is hidden, as
+        in Perl), resets (id 0 with b"" or b"0": hidden, they clear ``bound``) and writer metadata.
+        An id that a reset re-bound to another name gets a virtual reader id (``e.remap``).
+        ``bound`` is the namespace in force (file id -> reader id; None: no reset yet, every id in
+        ``names`` is bound to itself); returns the entry and the namespace after the chunk.
+
+        Vectorised: the Python work is one step per definition, never per record or reset."""
+        ids, lens, offs = sc.id, sc.length, sc.offset
         n = ids.shape[0]
-        skip: List[int] = []
+        falsy = lens == 0                          # payload b"" or b"0"
+        one = np.flatnonzero(lens == 1)
+        if one.shape[0]:
+            falsy[one] = np.frombuffer(data, np.uint8)[offs[one]] == 0x30
+        zero = ids == 0
+        reset = zero & falsy
+        rpos = np.flatnonzero(reset)
+        nres = int(rpos.shape[0])
+        user = ~zero
+        # records before the first reset whose id is bound from the previous chunk: data
+        end0 = int(rpos[0]) if nres else n
+        carried: List[int] = []
+        table = self.names if bound is None else bound
+        if table:
+            head = ids[:end0]
+            carried = [c for c in np.unique(head[head != 0]).tolist() if c in table]
+        if carried:
+            ca = np.array(carried, np.int64)
+            user[:end0] &= ~np.isin(ids[:end0], ca)
+        # every other user record, grouped by (segment between resets, id), in file order
+        seg = (np.cumsum(reset) - reset) if nres else None
+        pos = np.flatnonzero(user)
+        key = ids[pos].astype(np.int64)
+        if seg is not None:
+            key |= seg[pos].astype(np.int64) << 32
+        order = np.argsort(key, kind="stable")
+        skey, spos = key[order], pos[order]
+        m = int(spos.shape[0])
+        first = np.ones(m, bool)
+        first[1:] = skey[1:] != skey[:-1]
+        gid = np.cumsum(first) - 1
+        # rank: truthy records so far in the group; 0 = swallowed (a definition binding nothing),
+        # the first truthy one is the definition, every later record is data
+        truthy = ~falsy[spos]
+        ct = np.cumsum(truthy)
+        rank = ct - (ct - truthy)[first][gid]
+        is_def = truthy & (rank == 1)
+        dpos = spos[is_def]
+        dcid = ids[dpos]
         names: List[Tuple[int, int, str]] = []
+        dvid: List[int] = []
+        by_id, by_name = self.names, self.ids
+        for cid, p, o, ln in zip(dcid.tolist(), dpos.tolist(), offs[dpos].tolist(), lens[dpos].tolist()):
+            name = name_from_bytes(data[o:o + ln])
+            vid = by_name.get(name)
+            if vid is None and cid not in by_id:    # fast path of _raw_vid: a new id, a new name
+                by_id[cid] = name
+                by_name[name] = vid = cid
+            elif vid is None or vid & _ID_MASK != cid:
+                vid = self._raw_vid(cid, name)
+            names.append((vid, p, name))
+            dvid.append(vid)
+        # remap: (reset positions, sorted (segment << 32 | id) keys, reader ids) where they differ
+        dv = np.array(dvid, np.int64)
+        moved = dv != dcid
+        rkeys = [skey[is_def][moved]]
+        rvals = [dv[moved]]
+        if carried and bound is not None:
+            cv = np.array([bound[c] for c in carried], np.int64)
+            mv_ = cv != ca
+            rkeys.append(ca[mv_])
+            rvals.append(cv[mv_])
+        rk = np.concatenate(rkeys)
+        remap = None
+        if rk.shape[0]:
+            ro = np.argsort(rk, kind="stable")
+            remap = (rpos, rk[ro], np.concatenate(rvals)[ro])
+        # the namespace in force after the chunk
+        if seg is not None:     # resets: the namespace is what the last segment defined
+            last = seg[dpos] == nres
+            bound = dict(zip(dcid[last].tolist(), dv[last].tolist()))
+        elif bound is not None:
+            bound.update(zip(dcid.tolist(), dvid))
+        # writer metadata: id-0 records (not resets) starting with {"fastodin":
         meta: List[Tuple[float, int, bytes]] = []
-        remap: List[Tuple[int, int, Dict[int, int]]] = []
-        vids: Optional[np.ndarray] = None
-        zero = np.flatnonzero(ids == 0).tolist()
-        resets = [k for k in zero if lens[k] == 0 or (lens[k] == 1 and data[int(offs[k])] == 0x30)]
-        reset_set = set(resets)
-        bounds = [0] + [k + 1 for k in resets] + [n]
-        skip.extend(resets)
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            stop = b - 1 if b - 1 in reset_set else b
-            seg = ids[a:stop]
-            if seg.shape[0]:
-                uid, first = np.unique(seg, return_index=True)
-                for cid, k in zip(uid.tolist(), first.tolist()):
-                    if cid and cid not in bound:
-                        if lens[a + k] == 0 or (lens[a + k] == 1 and data[int(offs[a + k])] == 0x30):
-                            # the name "" or "0" binds nothing (as in Perl): the record is swallowed
-                            # and the id's next record is its definition again
-                            later = (a + np.flatnonzero(seg == cid)).tolist()
-                            k = -1
-                            for q in later:
-                                if lens[q] == 0 or (lens[q] == 1 and data[int(offs[q])] == 0x30):
-                                    skip.append(q)
-                                else:
-                                    k = q - a
-                                    break
-                            if k < 0:
-                                continue
-                        o, ln = int(offs[a + k]), int(lens[a + k])
-                        name = bytes(data[o:o + ln]).decode("utf-8", "surrogateescape")
-                        vid = bound[cid] = self._raw_vid(cid, name)
-                        names.append((vid, a + k, name))
-                        skip.append(a + k)
-                mp = {cid: bound[cid] for cid in uid.tolist() if cid in bound and bound[cid] != cid}
-                if mp:
-                    if vids is None:
-                        vids = ids.astype(np.int64)
-                    part = vids[a:stop]
-                    for cid, vid in mp.items():
-                        part[seg == cid] = vid
-                    remap.append((a, stop, mp))
-            if b - 1 in reset_set:
-                bound.clear()
         tl = len(_META_TAG)
-        for k in zero:
-            o = int(offs[k])
-            if lens[k] >= tl and bytes(data[o:o + tl]) == _META_TAG:
-                meta.append((float(sc.time[k]), k, bytes(data[o:o + int(lens[k])])))
-                skip.append(k)
+        mk = np.flatnonzero(zero & (lens >= tl))
+        if mk.shape[0]:
+            mk = mk[np.frombuffer(data, np.uint8)[offs[mk]] == _META_TAG[0]]
+            for k, o, ln in zip(mk.tolist(), offs[mk].tolist(), lens[mk].tolist()):
+                if data[o:o + tl] == _META_TAG:
+                    meta.append((float(sc.time[k]), k, bytes(data[o:o + ln])))
+        hidden = [rpos, spos[rank == 0], dpos]
+        if meta:
+            hidden.append(np.array([k for _t, k, _p in meta], np.int64))
+        skip = np.sort(np.concatenate(hidden)).astype(np.int32)
         keep = np.ones(n, bool)
         keep[skip] = False
-        t, i, ln_ = sc.time[keep], (ids if vids is None else vids)[keep], lens[keep]
-        channels: Dict[int, Tuple[int, int, float, float]] = {}
+        i = ids if remap is None else _remap_ids(ids, remap)
+        t, i, ln_ = sc.time[keep], i[keep], lens[keep]
+        channels: Any = {}
         if t.shape[0]:
             order = np.argsort(i, kind="stable")
             si = i[order]
@@ -950,30 +1017,47 @@ class Archive:
             nbytes = np.add.reduceat(ln_[order].astype(np.int64), starts)
             lo = np.fmin.reduceat(st, starts)     # NaN times ignored (NaN only if all are NaN)
             hi = np.fmax.reduceat(st, starts)
-            for k, cid in enumerate(si[starts].tolist()):
-                channels[cid] = (int(counts[k]), int(nbytes[k]), float(lo[k]), float(hi[k]))
+            if starts.shape[0] >= _TABLE_CHANNELS:
+                channels = ChannelTable(si[starts], counts, nbytes, lo, hi)
+            else:
+                for k, cid in enumerate(si[starts].tolist()):
+                    channels[cid] = (int(counts[k]), int(nbytes[k]), float(lo[k]), float(hi[k]))
         e = FrameEntry(frame_no, n, 0, 0, 0, 0,
                        _fmin(sc.time) if n else 0.0, _fmax(sc.time) if n else 0.0,
                        0, channels, names, meta)
-        e.skip = sorted(skip)
-        e.remap = remap or None
-        return e
+        e.skip = skip
+        e.remap = remap
+        return e, bound
+
+    def _bind_name(self, cid: int, name: str, latest: bool = False) -> None:
+        """Bind reader id ``cid`` to ``name``: ``names``, ``ids`` (a name's first id; with ``latest``,
+        as for a writer's index, its latest), ``_name_more`` (every id of a name bound to several),
+        ``_real_ids``."""
+        names, ids = self.names, self.ids
+        if cid > _ID_MASK and cid not in names:
+            fid = cid & _ID_MASK
+            real = self._real_ids.get(fid)
+            if real is None:
+                real = self._real_ids[fid] = [fid]
+            real.append(cid)
+        names[cid] = name
+        cur = ids.get(name)
+        if cur is None:
+            ids[name] = cid
+        elif cur != cid:
+            every = self._name_more.get(name)
+            if every is None:
+                every = self._name_more[name] = {cur & _ID_MASK: cur}
+            every.setdefault(cid & _ID_MASK, cid)
+            if latest and cid <= _ID_MASK:
+                ids[name] = cid
 
     def _apply_index(self) -> None:
         metas = []
         lost_entries = [d.entry for d in self.damage if d.entry is not None]
         for e in chain(self.frames, lost_entries):   # a lost frame's entry still names its ids
             for cid, _p, name in e.names:
-                self.names[cid] = name
-                got = self._name_ids.setdefault(name, [])
-                if cid not in got:
-                    got.append(cid)
-                    if cid > _ID_MASK:
-                        self._real_ids.setdefault(cid & _ID_MASK, [cid & _ID_MASK]).append(cid)
-                if self.format != "archive" or cid > _ID_MASK:
-                    self.ids.setdefault(name, cid)
-                else:
-                    self.ids[name] = cid
+                self._bind_name(cid, name, latest=self.format == "archive")
         # the writer's metadata of the frames, and the copies that the index entry of a lost
         # frame keeps of the metadata records not saved from it (tags, stream definitions)
         lost = [(d.entry, d.kept) for d in self.damage if d.entry is not None]
@@ -1184,13 +1268,8 @@ class Archive:
                                     f"index says {e.n_records}", offset=e.data_offset)
         t, i, o, n = s.time, s.id, s.offset, s.length
         if remap is not None:
-            i = i.astype(np.int64)
-            for a, b, mp in remap:
-                part = i[a:b]
-                orig = part.copy()
-                for cid, vid in mp.items():
-                    part[orig == cid] = vid
-        if e.skip:
+            i = _remap_ids(i, remap)
+        if len(e.skip):
             keep = np.ones(t.shape[0], bool)
             keep[e.skip] = False
             return t[keep], i[keep], o[keep], n[keep]
@@ -1250,13 +1329,19 @@ class Archive:
                 continue
             if not isinstance(c, str):
                 raise UsageError(f"channel selectors are names, globs or ids, not {type(c).__name__}")
-            if c in self._name_ids:
-                out.update(self._name_ids[c])
+            cid = self.ids.get(c)
+            if cid is not None:
+                out.update(self._ids_of(c, cid))
                 continue
-            for n, got in self._name_ids.items():
+            for n, cid in self.ids.items():
                 if _name_matches(n, c):
-                    out.update(got)
+                    out.update(self._ids_of(n, cid))
         return out
+
+    def _ids_of(self, name: str, cid: int) -> Iterable[int]:
+        """Every reader id of ``name`` (``cid`` = ``ids[name]``)."""
+        more = self._name_more.get(name)
+        return (cid,) if more is None else more.values()
 
     def _frames_for(self, ids: Optional[set], start: Optional[float], end: Optional[float]) -> List[FrameEntry]:
         """Frames holding records of ``ids`` (None: any) that may lie in ``[start, end)``.  An
@@ -1266,12 +1351,18 @@ class Archive:
         if start is None and end is None:
             for e in self.frames:
                 chans = e.channels
-                if chans and (ids is None or any(cid in chans for cid in ids)):
+                if chans and (ids is None or (any(c in ids for c in chans) if len(ids) > len(chans)
+                                              else any(cid in chans for cid in ids))):
                     out.append(e)
             return out
         for e in self.frames:
             chans = e.channels
-            sel = chans.values() if ids is None else [chans[c] for c in ids if c in chans]
+            if ids is None:
+                sel: Iterable[Tuple[int, int, float, float]] = chans.values()
+            elif len(ids) > len(chans):    # loop over the smaller side
+                sel = [v for c, v in chans.items() if c in ids]
+            else:
+                sel = [chans[c] for c in ids if c in chans]
             for c in sel:
                 # "not (x < y)": a NaN statistic keeps the frame
                 if (start is None or not c[3] < start) and (end is None or not c[2] >= end):
@@ -1655,41 +1746,58 @@ class Archive:
         return None if best is None else best[1]
 
     # ---- summaries ------------------------------------------------------------------------------
+    def _channel_totals(self) -> Iterator[Tuple[str, int, int, int, float, float, int]]:
+        """``(name, id, count, bytes, first, last, frames)`` of every channel from the index, in id
+        order; ids that share a name (raw files: re-bound after a reset) are one channel.
+        Vectorised over every frame's channel table: no Python object per (frame, channel)."""
+        cols = [channel_arrays(e.channels) + (np.full(len(e.channels), k, np.int64),)
+                for k, e in enumerate(self.frames) if len(e.channels)]
+        if not cols:
+            return
+        cid, cnt, nb, lo, hi, fno = (np.concatenate(c) for c in zip(*cols))
+        del cols
+        uid, inv = np.unique(cid, return_inverse=True)
+        label_of: Dict[str, int] = {}      # name -> label number, numbered by smallest id
+        names = self.names
+        lab = np.empty(uid.shape[0], np.int64)
+        for k, c in enumerate(uid.tolist()):
+            nm = names.get(c)
+            if nm is None:
+                nm = "0" if c == 0 else f"#{c}"
+            lab[k] = label_of.setdefault(nm, len(label_of))
+        labels = list(label_of)
+        del label_of
+        row = lab[inv.reshape(-1)]
+        order = np.argsort(row, kind="stable")
+        srow = row[order]
+        starts = np.flatnonzero(np.concatenate(([True], srow[1:] != srow[:-1])))
+        first_id = np.minimum.reduceat(cid[order], starts)
+        counts = np.add.reduceat(cnt[order], starts)
+        nbytes = np.add.reduceat(nb[order], starts)
+        t0 = np.fmin.reduceat(lo[order], starts)     # NaN (a channel of NaN times only) never wins
+        t1 = np.fmax.reduceat(hi[order], starts)
+        # frames: distinct (channel, frame) pairs
+        nfr = np.bincount(np.unique(row * len(self.frames) + fno) // len(self.frames), minlength=len(labels))
+        del cid, cnt, nb, lo, hi, fno, uid, inv, lab, row, order, srow, starts
+        first_id &= _ID_MASK
+        step = 4096     # Python objects for a few thousand channels at a time
+        for a in range(0, len(labels), step):
+            b = a + step
+            yield from zip(labels[a:b], first_id[a:b].tolist(), counts[a:b].tolist(), nbytes[a:b].tolist(),
+                           t0[a:b].tolist(), t1[a:b].tolist(), nfr[a:b].tolist())
+
     def info(self) -> Dict[str, Any]:
         """Summary from the index only (no data frame is decompressed)."""
-        chans: Dict[int, List[Any]] = {}
-        for e in self.frames:
-            for cid, (cnt, nb, t0, t1) in e.channels.items():
-                c = chans.get(cid)
-                if c is None:
-                    chans[cid] = [cnt, nb, t0, t1, {e.frame_no}]
-                else:
-                    c[0] += cnt
-                    c[1] += nb
-                    c[2] = _lo(c[2], t0)     # NaN (a channel of NaN times only) never wins
-                    c[3] = _hi(c[3], t1)
-                    c[4].add(e.frame_no)
-        # ids that share a name (raw files: re-bound after a reset) are one channel
-        byname: Dict[str, List[Any]] = {}
-        for cid, (cnt, nb, t0, t1, fr) in sorted(chans.items()):
-            name = self.names.get(cid, "0" if cid == 0 else f"#{cid}")
-            c = byname.get(name)
-            if c is None:
-                byname[name] = [cid & _ID_MASK, cnt, nb, t0, t1, set(fr)]
-            else:
-                c[1] += cnt
-                c[2] += nb
-                c[3] = _lo(c[3], t0)
-                c[4] = _hi(c[4], t1)
-                c[5] |= fr
         channels: Dict[str, Any] = {}
-        for name, (cid, cnt, nb, t0, t1, fr) in byname.items():
+        for name, cid, cnt, nb, t0, t1, nfr in self._channel_totals():
             s = self.channel_stream.get(name)
             lay = self.layouts.get(name)
             span = t1 - t0 if t1 == t1 and t0 == t0 else math.nan
+            if span == 0.0 and t0 != 0.0:
+                t1 = t0     # one float object for both (a million one-record channels add up)
             channels[name] = {
                 "id": cid, "count": cnt, "bytes": nb, "first": t0, "last": t1,
-                "rate": (cnt - 1) / span if cnt > 1 and 0 < span < math.inf else None, "frames": len(fr),
+                "rate": (cnt - 1) / span if cnt > 1 and 0 < span < math.inf else None, "frames": nfr,
                 "stream": s[0] if s else None, "role": s[1] if s else None,
                 "layout": lay.to_json() if lay is not None else None,
             }

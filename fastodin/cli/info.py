@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import math
 import sys
-from typing import Any, Dict, Optional, TextIO
+from typing import Any, Dict, Iterator, List, Optional, TextIO
 
 from .._fmt import iso_time, plural
-from ._util import EXIT_DATA, EXIT_OK, human_bytes, table
+from ._util import EXIT_DATA, EXIT_OK, human_bytes, table, table_lines
 from .sources import each_input, is_odin_archive, odin_records, odin_report, shown
 
 NAME = "info"
@@ -124,19 +124,21 @@ def print_info(d: Dict[str, Any], out: TextIO) -> None:
         extra = f" flavor={s['flavor']}" if s.get("flavor") else ""
         tags = (" tags=" + json.dumps(s["tags"])) if s.get("tags") else ""
         print(f"stream:   {sid}{extra} compression={s.get('compression')} records={s.get('count')}{tags}", file=out)
-    rows = []
-    for name, c in (d.get("channels") or {}).items():
-        rate = c.get("rate")
-        kind = ""
-        if c.get("layout"):
-            kind = "layout"
-        if c.get("stream"):
-            kind = f"{c['stream']}:{c.get('role')}"
-        rows.append([name if name != "0" else "(id-0 metadata)", c.get("count", 0), _fmt_t(c.get("first")),
-                     _fmt_t(c.get("last")), f"{rate:.1f}" if rate else "-", human_bytes(c.get("bytes", 0)), kind])
-    if rows:
-        print(table(rows, ["channel", "records", "first s", "last s", "rate Hz", "bytes", "stream/layout"],
-                    right=[1, 2, 3, 4, 5]), file=out)
+    def rows() -> Iterator[List[Any]]:
+        for name, c in (d.get("channels") or {}).items():
+            rate = c.get("rate")
+            kind = ""
+            if c.get("layout"):
+                kind = "layout"
+            if c.get("stream"):
+                kind = f"{c['stream']}:{c.get('role')}"
+            yield [name if name != "0" else "(id-0 metadata)", c.get("count", 0), _fmt_t(c.get("first")),
+                   _fmt_t(c.get("last")), f"{rate:.1f}" if rate else "-", human_bytes(c.get("bytes", 0)), kind]
+
+    if d.get("channels"):   # line by line: a file of a million channels is never one string
+        for line in table_lines(rows, ["channel", "records", "first s", "last s", "rate Hz", "bytes",
+                                       "stream/layout"], right=[1, 2, 3, 4, 5]):
+            print(line, file=out)
     od = d.get("odin")
     if od:
         st = od.get("stats") or {}
