@@ -240,6 +240,48 @@ def _name_matches(name: str, pattern: str) -> bool:
     if fnmatch.fnmatchcase(name, pattern):
         return True
     return name.startswith("odin/") and fnmatch.fnmatchcase(name.lower(), pattern.lower())
+
+
+#: Notes kept about ignored metadata records (then a count).
+_MAX_META_NOTES = 20
+
+
+def _is_map(v: Any, values: Any = object) -> bool:
+    return isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, values) for k, x in v.items())
+
+
+def meta_problem(m: Dict[str, Any]) -> Optional[str]:
+    """What is wrong with the JSON types of a writer metadata record (spec/archive.md §3), or
+    None.  Unknown kinds are not checked (readers skip what they do not know).
+
+    >>> meta_problem({"fastodin": "file", "tags": [1, 2]})
+    "'tags' is list, expected a map of names"
+    >>> meta_problem({"fastodin": "stream", "id": "s", "channels": {"data": "s"}}) is None
+    True
+    """
+    kind = m.get("fastodin")
+    opt_str = (str, type(None))
+    if kind == "file":
+        checks = [("tags", _is_map(m.get("tags") or {}), "a map of names"),
+                  ("preset", isinstance(m.get("preset"), (str, int, type(None))) and not isinstance(m.get("preset"), bool),
+                   "a preset name or level")]
+    elif kind == "stream":
+        checks = [("id", isinstance(m.get("id"), str), "a str"),
+                  ("tags", _is_map(m.get("tags") or {}), "a map of names"),
+                  ("channels", _is_map(m.get("channels") or {}, str), "a map of role -> channel name"),
+                  ("layouts", _is_map(m.get("layouts") or {}, dict), "a map of role -> layout")]
+        checks += [(k, isinstance(m.get(k), opt_str), "a str") for k in ("name", "flavor", "compression")]
+    elif kind == "channel":
+        checks = [("name", isinstance(m.get("name"), str), "a str"), ("layout", isinstance(m.get("layout"), dict),
+                                                                    "a layout map")]
+    else:
+        return None
+    for key, ok, want in checks:
+        if not ok:
+            return f"{key!r} is {type(m.get(key)).__name__}, expected {want}"
+    return None
+
+
 def _remap_ids(ids: np.ndarray, remap: Tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
     """Reader ids of a frame's records (``FrameEntry.remap`` of a raw chunk: reset positions,
     sorted ``segment << 32 | file id`` keys and the reader ids they map to; segment = resets before
@@ -298,6 +340,10 @@ class Archive:
         self.channel_stream: Dict[str, Tuple[str, str]] = {}
         self.damage: List[Damage] = []
         self.notes: List[str] = []
+        #: writer metadata records (and layouts) that were unreadable or of the wrong JSON types,
+        #: ignored with a note: the data they describe still reads, as untyped channels
+        self.meta_ignored = 0
+        self._more_note = -1
         self.complete = False
         self.container: Optional[str] = None   # "jpack": the stream was decoded from a JPack tree
         self.file_meta: Dict[str, Any] = {}
@@ -1062,45 +1108,63 @@ class Archive:
         # frame keeps of the metadata records not saved from it (tags, stream definitions)
         lost = [(d.entry, d.kept) for d in self.damage if d.entry is not None]
         for e, first in chain(((e, 0) for e in self.frames), lost):   # type: ignore[misc]
-            for _t, p, payload in e.meta:
-                if p < first:
+            for _t, pos, payload in e.meta:
+                if pos < first:
                     continue
                 try:
                     m = decode_meta(payload)
                 except DataError:
-                    self.notes.append(f"unreadable metadata in {e.describe()}")
+                    self._meta_note(f"unreadable metadata in {e.describe()}")
                     continue
-                if isinstance(m, dict):
-                    metas.append(m)
+                if not isinstance(m, dict):
+                    continue
+                bad = meta_problem(m)
+                if bad is not None:
+                    self._meta_note(f"writer metadata record {pos} of {e.describe()} ignored: {bad}")
+                    continue
+                metas.append((m, e, pos))
         # definitions are re-emitted when they change; "seq" orders them (frames of different
         # groups may hold them out of order)
-        metas.sort(key=lambda m: m.get("seq", 0) if isinstance(m.get("seq", 0), int) else 0)
-        for m in metas:
-            if True:
-                kind = m.get("fastodin")
-                if kind == "file":
-                    self.file_meta = m
-                    try:
-                        self.time_base = TimeBase.from_meta(m.get(TIME_KEY))
-                    except DataError as exc:
-                        self.notes.append(f"file metadata: {exc}; times read as stored")
-                        self.time_base = None
-                    self.tags = dict(m.get("tags") or {})
-                elif kind == "stream" and isinstance(m.get("id"), str):
-                    self.streams[m["id"]] = m
-                    for role, ch in (m.get("channels") or {}).items():
-                        self.channel_stream[ch] = (m["id"], role)
-                        lay = (m.get("layouts") or {}).get(role)
-                        if lay and lay.get("fields"):
-                            try:
-                                self.layouts[ch] = Layout.from_json(lay)
-                            except DataError as exc:
-                                self.notes.append(f"stream {m['id']!r}: {exc}")
-                elif kind == "channel" and isinstance(m.get("name"), str):
-                    try:
-                        self.layouts[m["name"]] = Layout.from_json(m["layout"])
-                    except (DataError, KeyError) as exc:
-                        self.notes.append(f"channel {m.get('name')!r}: bad layout {exc!r}")
+        metas.sort(key=lambda x: x[0].get("seq", 0) if isinstance(x[0].get("seq", 0), int) else 0)
+        for m, e, pos in metas:
+            kind = m.get("fastodin")
+            if kind == "file":
+                self.file_meta = m
+                try:
+                    self.time_base = TimeBase.from_meta(m.get(TIME_KEY))
+                except DataError as exc:
+                    self.notes.append(f"file metadata: {exc}; times read as stored")
+                    self.time_base = None
+                self.tags = dict(m.get("tags") or {})
+            elif kind == "stream":
+                self.streams[m["id"]] = m
+                for role, ch in (m.get("channels") or {}).items():
+                    self.channel_stream[ch] = (m["id"], role)
+                    lay = (m.get("layouts") or {}).get(role)
+                    if lay and lay.get("fields"):
+                        try:
+                            self.layouts[ch] = Layout.from_json(lay)
+                        except DataError as exc:
+                            self._meta_note(f"stream {m['id']!r} (record {pos} of {e.describe()}), "
+                                            f"{role} layout ignored: {exc}")
+            elif kind == "channel":
+                try:
+                    self.layouts[m["name"]] = Layout.from_json(m["layout"])
+                except DataError as exc:
+                    self._meta_note(f"channel {m['name']!r} (record {pos} of {e.describe()}): layout ignored: {exc}")
+
+    def _meta_note(self, note: str) -> None:
+        """Note a metadata record the reader could not use (the data still reads): the first
+        ``_MAX_META_NOTES`` in full, then one running count."""
+        self.meta_ignored += 1
+        more = self.meta_ignored - _MAX_META_NOTES
+        if more <= 0:
+            self.notes.append(note)
+            return
+        if more == 1:
+            self._more_note = len(self.notes)
+            self.notes.append("")
+        self.notes[self._more_note] = f"... and {more} more metadata records ignored"
 
     # ---- frame access ---------------------------------------------------------------------------
     def _dctx(self) -> Any:

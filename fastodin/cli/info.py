@@ -82,14 +82,17 @@ def gaps(odin: Dict[str, Any]) -> Dict[str, int]:
 
 def info_dict(ar: Any) -> Dict[str, Any]:
     """``Archive.info()`` plus the ODIN summary (``odin``) and the user metadata count."""
-    d = ar.info()
     from ..errors import DataError
 
+    note = None
     try:
         od = odin_summary(ar, DECODE_LIMIT)
     except DataError as e:  # a damaged frame must not hide the index summary
-        d.setdefault("notes", []).append(f"ODIN summary unavailable: {' '.join(str(e).split())}")
+        note = f"ODIN summary unavailable: {' '.join(str(e).split())}"
         od = None
+    d = ar.info()     # after the ODIN summary: its notes (an ignored report) are the archive's
+    if note is not None:
+        d.setdefault("notes", []).append(note)
     if od is not None:
         d["odin"] = od
         d["odin"]["crc_errors"] = crc_errors(od)

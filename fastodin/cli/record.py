@@ -397,8 +397,13 @@ class FastPackSink:
         from ..errors import FastOdinError
         from ..metadata import decode_meta
 
+        from ..archive.reader import meta_problem
+
         try:
             m = decode_meta(payload)
+            bad = meta_problem(m) if isinstance(m, dict) else "not a map"
+            if bad is not None:
+                raise ValueError(bad)
             kind = m["fastodin"]
             key = (kind, m.get("id") if kind == "stream" else m.get("name") if kind == "channel" else None)
             self._meta[key] = m

@@ -18,7 +18,7 @@ import shutil
 import struct
 import sys
 import tempfile
-from typing import Any, BinaryIO, Iterator, List, Optional, Tuple
+from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Tuple
 
 from ..wire import HEADER as _HDR
 from ._util import EXIT_DATA, EXIT_IO, EXIT_USAGE, CliError, is_terminal, one_line
@@ -325,12 +325,45 @@ def odin_cps(ar: Any) -> Optional[float]:
 
 
 def odin_report(ar: Any) -> Optional[dict]:
-    """The last ``{"odin": "report"}`` metadata (written when a recording is closed)."""
+    """The last ``{"odin": "report"}`` metadata (written when a recording is closed); one whose
+    JSON types are wrong is ignored with a note on ``ar`` (the counters are then decoded)."""
     rep = None
     for _, m in file_meta(ar):
         if isinstance(m, dict) and m.get("odin") == "report":
             rep = m
+    bad = None if rep is None else report_problem(rep)
+    if bad is not None:
+        notes = getattr(ar, "notes", None)
+        if isinstance(notes, list) and not any(n.startswith("ODIN report ignored") for n in notes):
+            notes.append(f"ODIN report ignored: {bad}")
+        return None
     return rep
+
+
+def _number(v: Any) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def report_problem(rep: Dict[str, Any]) -> Optional[str]:
+    """What is wrong with the JSON types of the report fields ``info``/``verify`` read, or None.
+
+    >>> report_problem({"odin": "report", "stats": [1]})
+    "'stats' is list, expected a map"
+    """
+    for key in ("stats", "sets", "burst"):
+        if not isinstance(rep.get(key) or {}, dict):
+            return f"{key!r} is {type(rep.get(key)).__name__}, expected a map"
+    if not _number(rep.get("unresolved")):
+        return "'unresolved' is not a number"
+    if not _number((rep.get("stats") or {}).get("set_id_mismatches")) or \
+            not _number((rep.get("burst") or {}).get("crc_errors")):
+        return "a CRC error count is not a number"
+    for sid, st in (rep.get("sets") or {}).items():
+        q = st.get("sequence") if isinstance(st, dict) else None
+        if not isinstance(st, dict) or not isinstance(q or {}, dict) or \
+                not all(_number((q or {}).get(k)) for k in ("received", "gaps", "lost", "duplicates", "late")):
+            return f"set {sid!r}: not a map of counters"
+    return None
 
 
 def odin_records(ar: Any, start: Optional[float] = None, end: Optional[float] = None,

@@ -46,8 +46,9 @@ def verify(ar: Any, strict: bool = False) -> Dict[str, Any]:
         rec = d.records
         problems.append(f"damaged region at offset {d.offset} ({plural(d.length, 'byte')}): {d.reason}"
                         + (f"; {plural(rec, 'record')} lost" if rec else ""))
-    for note in getattr(ar, "notes", []) or []:
-        warnings.append(note)
+    if getattr(ar, "meta_ignored", 0):
+        problems.append(f"{ar.meta_ignored} writer metadata records unreadable or of the wrong JSON types "
+                        "(ignored: their channels read untyped)")
     last_t: Dict[int, float] = {}
     reversals: Dict[int, int] = {}
     frames_ok = 0
@@ -114,6 +115,7 @@ def verify(ar: Any, strict: bool = False) -> Dict[str, Any]:
         odin = odin_summary(ar)
     except Exception as ex:  # a broken ODIN layer must not hide the file checks
         warnings.append(f"ODIN summary unavailable: {one_line(ex)}")
+    warnings.extend(getattr(ar, "notes", []) or [])     # after the ODIN summary: an ignored report too
     if odin:
         g = gaps(odin)
         crc = crc_errors(odin)
