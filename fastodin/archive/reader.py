@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import errno
 import fnmatch
 import heapq
 import math
 import mmap
 import os
+import stat
 import struct
 import threading
 from itertools import chain, repeat
@@ -34,7 +36,8 @@ import zstandard
 
 from ..codec import Record
 from ..columns import scan
-from ..errors import ChecksumError, CorruptFrameError, DataError, LimitError, TruncatedError, UsageError
+from ..errors import (ChecksumError, CorruptFrameError, DataError, LimitError, NotSeekableError, TruncatedError,
+                      UsageError)
 from ..metadata import decode_meta
 from ..namespace import name_from_bytes
 from ..timebase import TIME_KEY, TimeBase
@@ -304,6 +307,40 @@ def _remap_ids(ids: np.ndarray, remap: Tuple[np.ndarray, np.ndarray, np.ndarray]
     return out
 
 
+_NOT_REGULAR = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
+
+
+def regular_file_size(fd: int, path: str) -> int:
+    """Size of the open file ``fd``, or :class:`~fastodin.errors.NotSeekableError` when it is not a
+    regular file whose size can be trusted: a FIFO, device, socket or directory, or a pseudo-file
+    (``/proc``: 0 bytes that read as text; ``/sys``: 4096 bytes that hold less).  A file that
+    grows meanwhile (a recording) is fine.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryFile() as f:
+    ...     _ = f.write(b"abc"); f.flush(); regular_file_size(f.fileno(), f.name)
+    3
+    """
+    st = os.fstat(fd)
+    for test, kind in _NOT_REGULAR:
+        if test(st.st_mode):
+            raise NotSeekableError(f"{path}: is {kind}, not a regular file (reading an archive or FastPack "
+                                   "file needs random access; copy the stream to a file first)", filename=path,
+                                   errno=errno.EISDIR if kind == "a directory" else errno.ESPIPE)
+    if not stat.S_ISREG(st.st_mode):    # pragma: no cover - an unknown file type
+        raise NotSeekableError(f"{path}: is not a regular file", filename=path)
+    size = st.st_size
+    if size == 0:
+        if _pread(fd, 1, 0) and os.fstat(fd).st_size == 0:
+            raise NotSeekableError(f"{path}: its size says 0 bytes yet it reads as data: a pseudo-file "
+                                   "(/proc?), not a regular file", filename=path)
+    elif not _pread(fd, 1, size - 1) and os.fstat(fd).st_size == size:
+        raise NotSeekableError(f"{path}: holds less than its size of {size} bytes: a pseudo-file (/sys?), "
+                               "not a regular file", filename=path)
+    return os.fstat(fd).st_size
+
+
 def _pread(fd: int, n: int, off: int) -> bytes:
     if hasattr(os, "pread"):
         return os.pread(fd, n, off)
@@ -328,7 +365,8 @@ class Archive:
                  _lenient: bool = False, raw_time: bool = False) -> None:
         self.path = os.fspath(path)
         self._max = max_frame_size
-        self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just after)
+        self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
         self._tls = threading.local()   # one zstd decompressor per thread (they are not thread-safe)
         self._raw: Optional[Any] = None
         self.frames: List[FrameEntry] = []
@@ -363,7 +401,7 @@ class Archive:
         self._cursor: Optional[List[Any]] = None
         self._cursor_lock = threading.Lock()
         try:
-            self.size = os.fstat(self._fd).st_size
+            self.size = regular_file_size(self._fd, self.path)
             head = _pread(self._fd, 12, 0)
             magic = _U32.unpack(head[:4])[0] if len(head) >= 4 else None
             foot = _pread(self._fd, 4, self.size - 4) if self.size >= 12 else b""

@@ -215,7 +215,7 @@ def _writer(path: str, preset: Any, force: bool, time_base: Any = None) -> Any:
 def _odin_conv_kw(args: Any) -> dict:
     kw: dict = {}
     if args.odin_db:
-        check_readable(args.odin_db)
+        check_readable(args.odin_db, random_access=False)
         from ..odin.odindb import load_odin_db
 
         kw["odin_db"] = load_odin_db(args.odin_db)

@@ -361,7 +361,7 @@ def run(args: Any) -> int:
     if args.odin_db:
         from .sources import check_readable
 
-        check_readable(args.odin_db)
+        check_readable(args.odin_db, random_access=False)
         from ..odin.odindb import load_odin_db
 
         odin_db = load_odin_db(args.odin_db)

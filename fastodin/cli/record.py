@@ -508,7 +508,7 @@ def run(args: Any) -> int:
     if args.odin_db:
         from .sources import check_readable
 
-        check_readable(args.odin_db)
+        check_readable(args.odin_db, random_access=False)
         try:
             from ..odin.odindb import load_odin_db
 

@@ -108,8 +108,10 @@ def each_input(paths: List[str], command: str, work: Any) -> Iterator[Tuple[str,
         yield path, got, None, 0
 
 
-def check_readable(path: str) -> None:
-    """Raise CliError (exit 3) unless ``path`` is an existing readable regular file."""
+def check_readable(path: str, *, random_access: bool = True) -> None:
+    """Raise CliError (exit 3) unless ``path`` is an existing readable file -- a regular file whose
+    size can be trusted when ``random_access`` (no FIFO, device, socket or /proc pseudo-file:
+    refused at once, never waited on)."""
     if path == "-":
         return
     if not os.path.exists(path):
@@ -118,6 +120,20 @@ def check_readable(path: str) -> None:
         raise CliError(f"{path} is a directory, not a file", EXIT_IO)
     if not os.access(path, os.R_OK):
         raise CliError(f"permission denied: {path}", EXIT_IO)
+    if random_access:
+        from ..archive.reader import regular_file_size
+        from ..errors import NotSeekableError
+
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        except OSError as e:
+            raise CliError(f"{path}: {e.strerror or e}", EXIT_IO) from None
+        try:
+            regular_file_size(fd, path)
+        except NotSeekableError as e:
+            raise CliError(str(e), EXIT_IO) from None
+        finally:
+            os.close(fd)
 
 
 def check_input(path: str) -> None:
@@ -248,11 +264,13 @@ def _open_input(path: str, arg: str, allow_damage: bool) -> Any:
         from ..archive.reader import open_archive
     except ImportError as e:  # pragma: no cover - archive module missing
         raise CliError(f"archive support is not available in this build ({e})", EXIT_DATA) from None
-    from ..errors import DataError, FastOdinError
+    from ..errors import DataError, FastOdinError, NotSeekableError
 
     what = shown(arg)
     try:
         ar = open_archive(path)
+    except NotSeekableError as e:    # swapped for a FIFO since check_readable
+        raise CliError(str(e), EXIT_IO) from None
     except (DataError, FastOdinError) as e:
         raise _not_ours(path, f"readable fastodin archive or FastPack stream: {one_line(e)}", arg=arg) from None
     except OSError as e:
