@@ -155,7 +155,7 @@ class _PieceReader:
 
 
 def open_archive(path: Union[str, "os.PathLike[str]"], *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-                 raw_time: bool = False) -> "Archive":
+                 raw_time: bool = False, namespace: bool = True) -> "Archive":
     """Open an archive or a raw ``.fastpack`` file (decided by content), or a JPack tree (a
     directory, a ``.jpack`` file: :func:`fastodin.jpack.open_tree`).
 
@@ -165,12 +165,34 @@ def open_archive(path: Union[str, "os.PathLike[str]"], *, max_frame_size: int = 
 
     A file that declares a time base (``Archive.time_base``, spec/fastpack.md §6.1) is read in
     seconds (times, bounds and index statistics); ``raw_time=True`` gives the stored raw times.
+
+    ``namespace=False`` reads a stream written without a namespace (Perl ``encode_fastpack``
+    without ``$ns``; ``fastodin.decode(..., namespace=False)``): every record is data, ids carry
+    no names, nothing is hidden.  It applies to raw files and zstd frames without a fastodin index;
+    an archive written by fastodin (always named) raises UsageError.
+
+    >>> import os, tempfile, fastodin
+    >>> p = os.path.join(tempfile.mkdtemp(), "plain.fastpack")
+    >>> _ = open(p, "wb").write(fastodin.encode([(0.0, 1, b"x"), (1.0, 1, b"y")]))
+    >>> [bytes(r.payload) for r in open_archive(p).records()]                 # as named: a definition
+    [b'y']
+    >>> [bytes(r.payload) for r in open_archive(p, namespace=False).records()]
+    [b'x', b'y']
     """
     from ..jpack import is_jpack, open_tree
 
+    p = os.fspath(path)
+    if not os.path.isdir(p):      # a FIFO must be refused before anything opens it blocking
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
+        try:
+            regular_file_size(fd, p)
+        finally:
+            os.close(fd)
     if is_jpack(path):
+        if not namespace:
+            raise UsageError(f"{p}: namespace=False is for raw FastPack streams, not JPack trees")
         return open_tree(path, max_frame_size=max_frame_size)
-    return Archive(path, max_frame_size=max_frame_size, raw_time=raw_time)
+    return Archive(path, max_frame_size=max_frame_size, raw_time=raw_time, namespace=namespace)
 
 
 def _rows(data: Any, offs: np.ndarray, L: int) -> np.ndarray:
@@ -285,6 +307,31 @@ def meta_problem(m: Dict[str, Any]) -> Optional[str]:
     return None
 
 
+def _channel_stats(t: np.ndarray, i: np.ndarray, ln: np.ndarray) -> Any:
+    """``FrameEntry.channels`` of data records with times ``t``, reader ids ``i``, payload
+    lengths ``ln``: a dict, or a :class:`ChannelTable` for many channels.
+
+    >>> _channel_stats(np.array([1.0, 0.5, 2.0]), np.array([3, 3, 4]), np.array([8, 8, 2]))
+    {3: (2, 16, 0.5, 1.0), 4: (1, 2, 2.0, 2.0)}
+    """
+    channels: Any = {}
+    if not t.shape[0]:
+        return channels
+    order = np.argsort(i, kind="stable")
+    si = i[order]
+    starts = np.flatnonzero(np.concatenate(([True], si[1:] != si[:-1])))
+    st = t[order]
+    counts = np.diff(np.append(starts, si.shape[0]))
+    nbytes = np.add.reduceat(ln[order].astype(np.int64), starts)
+    lo = np.fmin.reduceat(st, starts)     # NaN times ignored (NaN only if all are NaN)
+    hi = np.fmax.reduceat(st, starts)
+    if starts.shape[0] >= _TABLE_CHANNELS:
+        return ChannelTable(si[starts], counts, nbytes, lo, hi)
+    for k, cid in enumerate(si[starts].tolist()):
+        channels[cid] = (int(counts[k]), int(nbytes[k]), float(lo[k]), float(hi[k]))
+    return channels
+
+
 def _remap_ids(ids: np.ndarray, remap: Tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
     """Reader ids of a frame's records (``FrameEntry.remap`` of a raw chunk: reset positions,
     sorted ``segment << 32 | file id`` keys and the reader ids they map to; segment = resets before
@@ -362,9 +409,12 @@ class Archive:
     """
 
     def __init__(self, path: Union[str, "os.PathLike[str]"], *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-                 _lenient: bool = False, raw_time: bool = False) -> None:
+                 _lenient: bool = False, raw_time: bool = False,
+                 namespace: bool = True) -> None:
         self.path = os.fspath(path)
         self._max = max_frame_size
+        #: False: ids are not names (a stream written without a namespace): every record is data
+        self.namespace = bool(namespace)
         # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just after)
         self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
         self._tls = threading.local()   # one zstd decompressor per thread (they are not thread-safe)
@@ -422,6 +472,10 @@ class Archive:
                         self.notes.insert(n_notes, "zstd FastPack stream without fastodin index: indexed by decompressing "
                                           f"every frame{' (its seek table checked)' if self._seek is not None else ''}")
                         self.complete = not self.damage
+                if not self.namespace and self.format == "archive":
+                    raise UsageError(f"{self.path}: namespace=False is for streams written without a namespace "
+                                     "(raw FastPack, zstd without fastodin index); this archive was written by "
+                                     "fastodin, with named channels")
             else:
                 self.format = "fastpack"
                 self._open_raw()
@@ -911,7 +965,7 @@ class Archive:
                              offset=pos, length=exc.length, limit=exc.limit) from None
         if not s.count:
             return
-        if not s.id.any() and not s.length.any():
+        if self.namespace and not s.id.any() and not s.length.any():
             # resets only (a zero-filled frame): all hidden, and the namespace is cleared; the same
             # as _chunk_entry, without a Python object per record
             e = FrameEntry(len(st.entries), s.count, 0, 0, 0, 0, _fmin(s.time), _fmax(s.time))
@@ -999,6 +1053,8 @@ class Archive:
         ``names`` is bound to itself); returns the entry and the namespace after the chunk.
 
         Vectorised: the Python work is one step per definition, never per record or reset."""
+        if not self.namespace:
+            return self._plain_entry(sc, frame_no), bound
         ids, lens, offs = sc.id, sc.length, sc.offset
         n = ids.shape[0]
         falsy = lens == 0                          # payload b"" or b"0"
@@ -1090,28 +1146,20 @@ class Archive:
         keep = np.ones(n, bool)
         keep[skip] = False
         i = ids if remap is None else _remap_ids(ids, remap)
-        t, i, ln_ = sc.time[keep], i[keep], lens[keep]
-        channels: Any = {}
-        if t.shape[0]:
-            order = np.argsort(i, kind="stable")
-            si = i[order]
-            starts = np.flatnonzero(np.concatenate(([True], si[1:] != si[:-1])))
-            st = t[order]
-            counts = np.diff(np.append(starts, si.shape[0]))
-            nbytes = np.add.reduceat(ln_[order].astype(np.int64), starts)
-            lo = np.fmin.reduceat(st, starts)     # NaN times ignored (NaN only if all are NaN)
-            hi = np.fmax.reduceat(st, starts)
-            if starts.shape[0] >= _TABLE_CHANNELS:
-                channels = ChannelTable(si[starts], counts, nbytes, lo, hi)
-            else:
-                for k, cid in enumerate(si[starts].tolist()):
-                    channels[cid] = (int(counts[k]), int(nbytes[k]), float(lo[k]), float(hi[k]))
+        channels = _channel_stats(sc.time[keep], i[keep], lens[keep])
         e = FrameEntry(frame_no, n, 0, 0, 0, 0,
                        _fmin(sc.time) if n else 0.0, _fmax(sc.time) if n else 0.0,
                        0, channels, names, meta)
         e.skip = skip
         e.remap = remap
         return e, bound
+
+    def _plain_entry(self, sc: Any, frame_no: int) -> FrameEntry:
+        """Index entry of records read without a namespace: every record is data."""
+        n = sc.count
+        e = FrameEntry(frame_no, n, 0, 0, 0, 0, _fmin(sc.time) if n else 0.0, _fmax(sc.time) if n else 0.0, 0,
+                       _channel_stats(sc.time, sc.id, sc.length), [], [])
+        return e
 
     def _bind_name(self, cid: int, name: str, latest: bool = False) -> None:
         """Bind reader id ``cid`` to ``name``: ``names``, ``ids`` (a name's first id; with ``latest``,

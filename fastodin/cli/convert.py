@@ -25,8 +25,8 @@ from ..progress import Progress, track
 from ._util import (EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, is_terminal, open_writer,
                     plural, port_number, positive_float, preset_arg)
 from .pcap import PcapError, PcapWriter, is_pcap, read_pcap
-from .sources import (STDIO, check_input, check_output, check_readable, is_odin_archive, odin_records, open_input,
-                      record_total, shown, sniff_bytes, stdin_stream)
+from .sources import (STDIO, add_namespace_argument, check_input, check_output, check_readable, is_odin_archive,
+                      odin_records, open_input, record_total, shown, sniff_bytes, stdin_stream)
 
 NAME = "convert"
 HELP = "convert between archive, raw .fastpack, BURST capture and pcap (ODIN packets)"
@@ -58,6 +58,7 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--port", type=port_number, metavar="N",
                    help="pcap: only UDP datagrams to port N (in); port to write (out, default 9000)")
     p.add_argument("--force", "-f", action="store_true", help="overwrite OUT if it exists")
+    add_namespace_argument(p)
 
 
 def out_kind(path: str) -> Optional[str]:
@@ -295,7 +296,7 @@ def _convert(args: Any, inp: _Input, kin: str, kout: str, out: Optional[_ByteOut
     """Convert; returns ``(count, unit, note, damage)`` (``damage``: what IN lost, "" when nothing)."""
     if kin in ("burst", "pcap"):
         return _from_capture(args, inp, kin, kout, out)
-    with open_input(inp.path, allow_damage=False, head=inp.head) as ar:
+    with open_input(inp.path, allow_damage=False, head=inp.head, namespace=args.namespace) as ar:
         total = record_total(ar, None)
         with Progress("convert", total, "rec") as bar:
             if kout == "archive":

@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterator, List, Optional, TextIO
 
 from .._fmt import iso_time, plural
 from ._util import EXIT_DATA, EXIT_OK, human_bytes, table, table_lines
-from .sources import each_input, is_odin_archive, odin_records, odin_report, shown
+from .sources import add_namespace_argument, each_input, is_odin_archive, odin_records, odin_report, shown
 
 NAME = "info"
 HELP = "summarise a recording: channels, counts, time span, rates, gaps, CRC errors, frames, compression"
@@ -27,6 +27,7 @@ def add_arguments(p: Any) -> None:
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="archive (.fastpack.zst) or raw FastPack file (.fastpack); several allowed; - = standard input")
     p.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    add_namespace_argument(p)
 
 
 def _fmt_t(t: Optional[float]) -> str:
@@ -207,7 +208,7 @@ def _jsonable(o: Any) -> Any:
 def run(args: Any) -> int:
     results = []
     code = EXIT_OK
-    for k, (path, d, err, c) in enumerate(each_input(args.files, NAME, info_dict)):
+    for k, (path, d, err, c) in enumerate(each_input(args.files, NAME, info_dict, namespace=args.namespace)):
         code = max(code, c)
         if err is not None:
             results.append({"path": path, "error": err})

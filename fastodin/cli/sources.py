@@ -23,7 +23,7 @@ from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Tuple
 from ..wire import HEADER as _HDR
 from ._util import EXIT_DATA, EXIT_IO, EXIT_USAGE, CliError, is_terminal, one_line
 
-__all__ = ["open_input", "sniff", "sniff_bytes", "check_readable", "check_input", "is_odin_archive", "odin_cps",
+__all__ = ["open_input", "add_namespace_argument", "sniff", "sniff_bytes", "check_readable", "check_input", "is_odin_archive", "odin_cps",
            "STDIO", "shown", "stdin_stream", "local_path", "record_total", "check_output", "each_input"]
 
 #: The file argument that means standard input (or, for an output, standard output).
@@ -85,13 +85,14 @@ def check_output(out: str, force: bool, inp: Optional[str] = None) -> None:
         raise CliError(f"cannot write {out}: directory {d} does not exist", EXIT_IO)
 
 
-def each_input(paths: List[str], command: str, work: Any) -> Iterator[Tuple[str, Any, Optional[str], int]]:
+def each_input(paths: List[str], command: str, work: Any, *,
+               namespace: bool = True) -> Iterator[Tuple[str, Any, Optional[str], int]]:
     """Open every path in turn and yield ``(path, work(archive), None, 0)``; a file that fails gives
     ``(path, None, error line, exit code)`` after printing that one line on stderr, and the next file
     is tried.  With a single path its error propagates (``main`` reports it as usual)."""
     for path in paths:
         try:
-            with open_input(path) as ar:
+            with open_input(path, namespace=namespace) as ar:
                 got = work(ar)
         except (BrokenPipeError, KeyboardInterrupt):
             raise
@@ -243,7 +244,14 @@ def _not_ours(path: str, detail: str, *, burst: bool = True, arg: Optional[str] 
     return CliError(f"{what}: not a {detail}", EXIT_DATA)
 
 
-def open_input(path: str, *, allow_damage: bool = True, head: bytes = b"") -> Any:
+def add_namespace_argument(p: Any) -> None:
+    """The ``--no-namespace`` option of the commands that read a recording."""
+    p.add_argument("--no-namespace", dest="namespace", action="store_false",
+                   help="the stream was written without a namespace (Perl encode_fastpack without $ns): "
+                        "every record is data, ids carry no names")
+
+
+def open_input(path: str, *, allow_damage: bool = True, head: bytes = b"", namespace: bool = True) -> Any:
     """Open an archive or a raw FastPack file for reading; errors become one-line CliErrors.
 
     A file that parses as neither (random bytes, text, a truncated header) is "not a fastodin
@@ -251,26 +259,29 @@ def open_input(path: str, *, allow_damage: bool = True, head: bytes = b"") -> An
     ``fastodin convert`` it first.  ``-`` reads standard input to its end (into a temporary file,
     removed at once: the open archive keeps its descriptor) and names it ``-``; ``head``: bytes
     of standard input already read by the caller.  A directory is read as a JPack tree.
+    ``namespace=False``: see :func:`fastodin.open`.
     """
     check_input(path)
     with local_path(path, head) as local:
-        ar = _open_input(local, path, allow_damage)
+        ar = _open_input(local, path, allow_damage, namespace)
     ar.path = path
     return ar
 
 
-def _open_input(path: str, arg: str, allow_damage: bool) -> Any:
+def _open_input(path: str, arg: str, allow_damage: bool, namespace: bool = True) -> Any:
     try:
         from ..archive.reader import open_archive
     except ImportError as e:  # pragma: no cover - archive module missing
         raise CliError(f"archive support is not available in this build ({e})", EXIT_DATA) from None
-    from ..errors import DataError, FastOdinError, NotSeekableError
+    from ..errors import DataError, FastOdinError, NotSeekableError, UsageError
 
     what = shown(arg)
     try:
-        ar = open_archive(path)
+        ar = open_archive(path, namespace=namespace)
     except NotSeekableError as e:    # swapped for a FIFO since check_readable
         raise CliError(str(e), EXIT_IO) from None
+    except UsageError as e:          # --no-namespace on a fastodin archive
+        raise CliError(one_line(e), EXIT_USAGE) from None
     except (DataError, FastOdinError) as e:
         raise _not_ours(path, f"readable fastodin archive or FastPack stream: {one_line(e)}", arg=arg) from None
     except OSError as e:

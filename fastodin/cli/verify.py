@@ -18,7 +18,7 @@ import numpy as np
 
 from .info import _jsonable  # non-finite floats -> null: always valid JSON
 from ._util import EXIT_DATA, EXIT_OK, Progress, human_bytes, one_line, plural
-from .sources import each_input, shown
+from .sources import add_namespace_argument, each_input, shown
 
 NAME = "verify"
 HELP = "check checksums, index and ordering; exit code 0 = sound, 1 = problems found"
@@ -31,6 +31,7 @@ def add_arguments(p: Any) -> None:
                    help="archive or raw FastPack file; several allowed; - = standard input")
     p.add_argument("--strict", action="store_true", help="also fail on ODIN sequence gaps and CRC errors")
     p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+    add_namespace_argument(p)
 
 
 def verify(ar: Any, strict: bool = False) -> Dict[str, Any]:
@@ -136,7 +137,8 @@ def verify(ar: Any, strict: bool = False) -> Dict[str, Any]:
 def run(args: Any) -> int:
     results = []
     code = EXIT_OK
-    for path, res, err, c in each_input(args.files, NAME, lambda ar: verify(ar, strict=args.strict)):
+    for path, res, err, c in each_input(args.files, NAME, lambda ar: verify(ar, strict=args.strict),
+                                          namespace=args.namespace):
         code = max(code, c)
         if err is not None:
             results.append({"path": path, "sound": False, "error": err})
