@@ -494,13 +494,11 @@ def _odin_note(rep: dict) -> str:
 def _copy_streams(ar: Any, w: Any) -> None:
     """Re-create the input's streams (name, flavor, compression, tags, layouts) in writer ``w``
     so that their records keep their layouts; the records themselves are copied as they are."""
-    from ..archive.layout import Layout
-
     for sid, m in (getattr(ar, "streams", {}) or {}).items():
         if not isinstance(m, dict) or not isinstance(m.get("name"), str):
             continue
-        lays = m.get("layouts") or {}
-        kw = {k: Layout.from_json(lays[k]) for k in ("data", "config", "state") if lays.get(k)}
+        chans = m.get("channels") or {}     # the reader's checked layouts (a bad one was ignored)
+        kw = {k: ar.layouts[chans[k]] for k in ("data", "config", "state") if chans.get(k) in ar.layouts}
         s = w.create_stream(m["name"], m.get("flavor"), m.get("compression"), **kw)
         for k, v in (m.get("tags") or {}).items():
             s.set_tag(k, v)

@@ -29,6 +29,8 @@ BAD = {
     "stream_id_int": {"fastodin": "stream", "id": 5, "channels": {"data": "x"}},
     "dtype_O": {"fastodin": "channel", "name": "x", "layout": LAY_O},
     "stream_dtype_O": {"fastodin": "stream", "id": "x", "channels": {"data": "x"}, "layouts": {"data": LAY_O}},
+    "named_stream_dtype_O": {"fastodin": "stream", "id": "x", "name": "x", "channels": {"data": "x"},
+                             "layouts": {"data": LAY_O}},
     "layout_str": {"fastodin": "channel", "name": "x", "layout": "x"},
     "channel_name_int": {"fastodin": "channel", "name": 3, "layout": LAY_O},
     "field_without_kind": {"fastodin": "channel", "name": "x",
