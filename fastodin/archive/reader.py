@@ -1626,14 +1626,83 @@ class Archive:
             yield r
             push(it, fno)
 
+    def _odin_set(self, channel: Any) -> Optional[int]:
+        """The ODIN set ``channel`` names -- its DATA channel ``odin/set/0xSSSS``, or, when no channel
+        has that name or id, the set id as a hex string ``"0xSSSS"`` or an int -- if the recording
+        holds that set; else None."""
+        from ..odin.mapping import set_channel, set_of_channel
+
+        sid = set_of_channel(channel)
+        if sid is None and channel not in self.ids and channel not in self.names:
+            if isinstance(channel, str) and channel[:2] in ("0x", "0X") and 2 < len(channel) <= 6:
+                try:
+                    sid = int(channel, 16)
+                except ValueError:
+                    sid = None
+            elif isinstance(channel, int) and not isinstance(channel, bool) and 0 <= channel <= 0xFFFF \
+                    and channel not in self._real_ids:
+                sid = channel
+        return sid if sid is not None and set_channel(sid) in self.ids else None
+
+    def read_set(self, set: Union[str, int], start: Optional[float] = None, end: Optional[float] = None,
+                 odin_db: Any = None) -> Any:
+        """One ODIN set's DATA records with ``start <= time < end`` decoded: the
+        :class:`~fastodin.odin.table.SetTable` that :func:`fastodin.odin.decode` gives for them.
+        ``set``: its channel ``"odin/set/0x98A8"``, the hex string ``"0x98A8"`` or the int ``0x98A8``;
+        ``odin_db`` as in decode (else the recording's stored definitions and identifier packets).
+        DataError when no definition types the set (``read(..., dtype="u1")`` gives its packets).
+
+        >>> import fastodin, os, tempfile
+        >>> from fastodin.odin import Simulator
+        >>> from fastodin.odin.mapping import OdinToFastPack, WriterSink
+        >>> p = os.path.join(tempfile.mkdtemp(), "o.fastpack.zst")
+        >>> with fastodin.Writer(p) as w:
+        ...     conv = OdinToFastPack(WriterSink(w))
+        ...     conv.add_many(Simulator(seed=1).packets(duration=0.2))
+        ...     _ = conv.close()
+        >>> with fastodin.open(p) as ar:
+        ...     tab = ar.read_set("0x98A8")
+        ...     t, v = ar.read(0x98A8, start=0.1)         # a structured array, the same decoding
+        >>> tab["sensors.counter"][:3].tolist(), v["sensors.counter"][:1].tolist(), t[:1].tolist()
+        ([2000, 2003, 2006], [2030], [0.1])
+        """
+        return self._read_set(set, start, end, odin_db)[1]
+
+    def _read_set(self, set: Any, start: Optional[float], end: Optional[float], odin_db: Any = None) -> Tuple[np.ndarray, Any]:
+        from ..odin.decode import decode_archive_set
+
+        sid = self._odin_set(set)
+        if sid is None:
+            raise UsageError(f"{set!r} is not an ODIN set of this recording (sets: "
+                             f"{sorted(n[9:] for n in self.ids if n.startswith('odin/set/') and n.count('/') == 2)})")
+        t, tab = decode_archive_set(self, sid, start, end, odin_db)
+        if tab is None:
+            raise DataError(f"ODIN set 0x{sid:04X}: no definition types it (no identifier packets, stored "
+                            "definitions or odin_db); read(..., dtype='u1') gives the raw packets", channel=set)
+        return t, tab
+
     def read(self, channel: Union[str, int], start: Optional[float] = None, end: Optional[float] = None,
              dtype: Any = None) -> Tuple[np.ndarray, Any]:
         """``(times, values)`` of one channel with ``start <= time < end`` as numpy arrays.
 
         ``values`` is typed by the channel's layout (a structured array, or the plain array given
         to ``write_many``), by ``dtype`` if given, else an ``(n, size)`` uint8 array (an object
-        array of bytes when sizes differ).
+        array of bytes when sizes differ).  An ODIN set (``"odin/set/0x98A8"``, ``"0x98A8"`` or
+        ``0x98A8``) is decoded as :func:`fastodin.odin.decode` does: a structured array with
+        ``timestamp``, ``ticks``, ``time``, ``sequence`` and one field per entry (``read_set``
+        gives the SetTable).  An empty selection is an empty array of the same dtype.
         """
+        sid = self._odin_set(channel)
+        if sid is not None:
+            from ..odin.mapping import set_channel
+
+            if dtype is None:
+                from ..odin.decode import decode_archive_set
+
+                t, tab = decode_archive_set(self, sid, start, end)
+                if tab is not None:
+                    return t, tab.to_numpy()
+            channel = set_channel(sid)       # untyped (no definition) or an explicit dtype: the packets
         ids = self._one_channel(channel, "read()")
         name = self.names.get(next(iter(ids)))
         layout = self.layouts.get(name) if name is not None else None
@@ -1669,8 +1738,13 @@ class Archive:
                 out[:] = [layout.unpack(b) for b in objs]
                 return tt, out
             return tt, vals
-        raw = np.concatenate(chunks) if chunks else np.empty((0, max(width, 0)), np.uint8)
         target = np.dtype(dtype) if dtype is not None else None
+        if width == -1:   # nothing selected: empty columns of the payload size the index knows
+            width = self._index_width(ids)
+            if width < 0:
+                width = layout.dtype.itemsize if layout is not None and layout.fixed and target is None else \
+                    (target.itemsize if target is not None else 0)
+        raw = np.concatenate(chunks) if chunks else np.empty((0, width), np.uint8)
         if target is None and layout is not None and layout.fixed:
             target = layout.dtype
             if raw.shape[1] != target.itemsize:
@@ -1691,6 +1765,18 @@ class Archive:
         arr = raw.reshape(-1).view(target) if raw.size else np.empty(0, target)
         per = raw.shape[1] // target.itemsize
         return tt, (arr.reshape(raw.shape[0], per) if per != 1 else arr)
+
+    def _index_width(self, ids: set) -> int:
+        """The one payload size of channel ``ids`` per the index, or -1 (unknown or several)."""
+        sizes = set()
+        for e in self.frames:
+            for cid in ids:
+                c = e.channels.get(cid)
+                if c is not None:
+                    if not c[0] or c[1] % c[0]:
+                        return -1
+                    sizes.add(c[1] // c[0])
+        return sizes.pop() if len(sizes) == 1 else -1
 
     def columns(self, channels: Union[None, str, Iterable[str]] = None, start: Optional[float] = None,
                 end: Optional[float] = None) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
@@ -1978,9 +2064,20 @@ class Archive:
     def to_pandas(self, channel: Optional[str] = None, start: Optional[float] = None, end: Optional[float] = None,
                   dtype: Any = None) -> Any:
         """A pandas DataFrame: one channel's typed values (one column per field, ``time`` index),
-        or (no channel) every record with ``time``, ``channel`` and ``payload`` columns."""
+        or (no channel) every record with ``time``, ``channel`` and ``payload`` columns.  An ODIN
+        set (as :meth:`read` takes it) has the columns of ``SetTable.to_pandas`` (structs and
+        arrays flattened: ``imu.accel.x``, ``system.axis[0]``), its ``time`` as the index."""
         import pandas as pd  # optional dependency
 
+        sid = self._odin_set(channel) if channel is not None and dtype is None else None
+        if sid is not None:
+            from ..odin.decode import decode_archive_set
+
+            t, tab = decode_archive_set(self, sid, start, end)
+            if tab is not None:
+                df = tab.to_pandas().drop(columns="time")
+                df.index = pd.Index(t, name="time")
+                return df
         if channel is None:
             rows = [(r.time, r.name if r.name is not None else r.id, bytes(r.payload))
                     for r in self.records(start=start, end=end)]
@@ -1993,7 +2090,7 @@ class Archive:
                 if col.ndim == 1:
                     cols[n] = col
                 else:
-                    flat = col.reshape(col.shape[0], -1)
+                    flat = col.reshape(col.shape[0], int(np.prod(col.shape[1:])))   # 0 rows too
                     for k in range(flat.shape[1]):
                         cols[f"{n}[{k}]"] = flat[:, k]
         elif isinstance(v, np.ndarray) and v.ndim == 2 and v.dtype != object:
