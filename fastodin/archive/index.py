@@ -23,9 +23,9 @@ from .._fmt import plural
 from ..errors import CorruptFrameError, DataError
 from ..metadata import decode_meta, encode_meta
 
-__all__ = ["FrameEntry", "ChannelTable", "channel_arrays", "entry_payload", "consolidated_payload", "failure_payload",
-           "parse_index_payload", "parse_failure", "check_counts", "INDEX_TAG", "INDEX_VERSION", "KIND_FRAME", "KIND_CONSOLIDATED",
-           "KIND_FAILED"]
+__all__ = ["FrameEntry", "ChannelTable", "channel_stat_columns", "entry_payload", "consolidated_payload",
+           "failure_payload", "parse_index_payload", "parse_failure", "check_counts", "INDEX_TAG", "INDEX_VERSION",
+           "KIND_FRAME", "KIND_CONSOLIDATED", "KIND_FAILED"]
 
 INDEX_TAG = b"FPAX"
 INDEX_VERSION = 1
@@ -94,10 +94,10 @@ class ChannelTable(Mapping[int, Tuple[int, int, float, float]]):
         return f"ChannelTable({len(self)} channels)"
 
 
-def channel_arrays(channels: Mapping[int, Tuple[int, int, float, float]]) -> Tuple[np.ndarray, ...]:
+def channel_stat_columns(channels: Mapping[int, Tuple[int, int, float, float]]) -> Tuple[np.ndarray, ...]:
     """``(ids, counts, payload_bytes, t_min, t_max)`` numpy columns of a ``FrameEntry.channels``.
 
-    >>> [a.tolist() for a in channel_arrays({4: (2, 16, 0.5, 1.0)})]
+    >>> [a.tolist() for a in channel_stat_columns({4: (2, 16, 0.5, 1.0)})]
     [[4], [2], [16], [0.5], [1.0]]
     """
     if isinstance(channels, ChannelTable):

@@ -42,8 +42,7 @@ from ..metadata import decode_meta
 from ..namespace import name_from_bytes
 from ..timebase import TIME_KEY, TimeBase
 from .index import (INDEX_TAG, KIND_CONSOLIDATED, KIND_FAILED, KIND_FRAME, ChannelTable, FrameEntry,
-                    channel_arrays, check_counts, parse_failure,
-                    parse_index_payload)
+                    channel_stat_columns, check_counts, parse_failure, parse_index_payload)
 from .layout import Layout
 from .seekable import (INDEX_MAGIC, SEEKABLE_FOOTER_MAGIC, ZSTD_MAGIC, is_skippable, parse_footer,
                        parse_seek_table, seek_table_size, zstd_frame_header, zstd_frame_size)
@@ -1986,7 +1985,7 @@ class Archive:
         """``(name, id, count, bytes, first, last, frames)`` of every channel from the index, in id
         order; ids that share a name (raw files: re-bound after a reset) are one channel.
         Vectorised over every frame's channel table: no Python object per (frame, channel)."""
-        cols = [channel_arrays(e.channels) + (np.full(len(e.channels), k, np.int64),)
+        cols = [channel_stat_columns(e.channels) + (np.full(len(e.channels), k, np.int64),)
                 for k, e in enumerate(self.frames) if len(e.channels)]
         if not cols:
             return
