@@ -52,7 +52,8 @@ from .stream import OdinStream
 from .table import DEFAULT_COUNTS_PER_SECOND
 
 __all__ = ["OdinToFastPack", "FastPackSink", "WriterSink", "convert_packets", "convert_burst",
-           "set_channel", "set_of_channel", "identifier_channel", "event_channel", "unresolved_channel", "TYPES_CHANNEL",
+           "set_channel", "set_of_channel", "identifier_channel", "event_channel", "unresolved_channel",
+           "TYPES_CHANNEL",
            "RAW_CHANNEL", "PACKET_CHANNEL_PREFIX", "MAPPING_VERSION", "DEFAULT_MAX_PENDING", "MAX_META_SIZE",
            "bounded_report"]
 
