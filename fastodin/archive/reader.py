@@ -181,12 +181,7 @@ def open_archive(path: Union[str, "os.PathLike[str]"], *, max_frame_size: int = 
     from ..jpack import is_jpack, open_tree
 
     p = os.fspath(path)
-    if not os.path.isdir(p):      # a FIFO must be refused before anything opens it blocking
-        fd = os.open(p, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
-        try:
-            regular_file_size(fd, p)
-        finally:
-            os.close(fd)
+    check_random_access(p)
     if is_jpack(path):
         if not namespace:
             raise UsageError(f"{p}: namespace=False is for raw FastPack streams, not JPack trees")
@@ -385,6 +380,20 @@ def regular_file_size(fd: int, path: str) -> int:
         raise NotSeekableError(f"{path}: holds less than its size of {size} bytes: a pseudo-file (/sys?), "
                                "not a regular file", filename=path)
     return os.fstat(fd).st_size
+
+
+def check_random_access(path: str) -> None:
+    """Refuse (NotSeekableError) a path that is neither a directory (a JPack tree) nor a regular
+    file whose size can be trusted -- before anything opens it blocking (a FIFO).
+
+    >>> check_random_access(".")
+    """
+    if not os.path.isdir(path):
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
+        try:
+            regular_file_size(fd, path)
+        finally:
+            os.close(fd)
 
 
 def _pread(fd: int, n: int, off: int) -> bytes:

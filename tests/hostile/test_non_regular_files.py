@@ -42,7 +42,7 @@ def test_api_refuses_non_regular_files_at_once(bounded, fifo, tmp_path):
             "    except fastodin.NotSeekableError as e:\n"
             "        assert isinstance(e, OSError) and e.filename == p, e\n"
             "        print(round(time.perf_counter() - t, 3), e)\n")
-    paths = [p for _, p in _specials(fifo)] + [str(tmp_path)]
+    paths = [p for _, p in _specials(fifo)]
     r = bounded([sys.executable, "-c", code, *paths], timeout=20)
     assert not r.timed_out and r.returncode == 0, r.text
     lines = r.stdout.decode().splitlines()
@@ -50,7 +50,15 @@ def test_api_refuses_non_regular_files_at_once(bounded, fifo, tmp_path):
     for (kind, _), line in zip(_specials(fifo), lines):
         took, msg = line.split(" ", 1)
         assert float(took) < 1.0 and kind in msg, line
-    assert "is a directory" in lines[-1]
+
+
+def test_archive_refuses_a_directory(tmp_path):
+    """fastodin.open reads a directory as a JPack tree; the Archive class itself needs a file."""
+    import fastodin
+
+    with pytest.raises(fastodin.NotSeekableError, match="is a directory") as e:
+        fastodin.Archive(tmp_path)
+    assert isinstance(e.value, OSError) and e.value.errno == __import__("errno").EISDIR
 
 
 def test_recover_api_refuses_a_fifo(bounded, fifo, tmp_path):
@@ -100,3 +108,23 @@ def test_regular_files_still_open(tmp_path):
         w.write(1.0, "x", b"abc")
     with fastodin.open(tmp_path / "a.fastpack.zst") as ar:
         assert ar.complete and ar.info()["records"] == 1
+
+
+def test_a_failed_open_never_closes_another_files_descriptor(tmp_path):
+    """Archive.__init__ closed its descriptor on failure but kept the number, so __del__ closed it
+    again later -- by then another file's (a Writer's close then failed with EBADF)."""
+    import gc
+
+    import fastodin
+
+    for _ in range(3):
+        try:
+            fastodin.Archive(tmp_path)            # a directory: refused after the open
+        except fastodin.NotSeekableError as e:
+            del e
+        r, w = os.pipe()                          # likely takes the number just closed
+        gc.collect()                              # the failed Archive is collected here
+        os.write(w, b"x")                         # EBADF if __del__ closed it
+        assert os.read(r, 1) == b"x"
+        os.close(r)
+        os.close(w)
