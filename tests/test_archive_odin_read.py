@@ -72,7 +72,7 @@ def test_to_pandas_of_a_set(sim):
 def test_a_time_window_decodes_the_same_rows(sim):
     full = decode(sim)
     with fastodin.open(sim) as ar:
-        for sid, tab in full.items():
+        for sid in full:
             t_all, v_all = ar.read(sid)
             sel = (t_all >= 0.25) & (t_all < 0.5)
             t, v = ar.read(sid, 0.25, 0.5)

@@ -10,11 +10,10 @@ import sys
 import numpy as np
 import pytest
 import zstandard
+from conftest import FASTPACK, fastpack_cases, load_case
 
 import fastodin
 from fastodin.errors import UsageError
-
-from conftest import FASTPACK, fastpack_cases, load_case
 
 PLAIN = [c for c in fastpack_cases() if c.startswith("plain_")]
 

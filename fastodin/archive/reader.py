@@ -977,7 +977,7 @@ class Archive:
             # resets only (a zero-filled frame): all hidden, and the namespace is cleared; the same
             # as _chunk_entry, without a Python object per record
             e = FrameEntry(len(st.entries), s.count, 0, 0, 0, 0, _fmin(s.time), _fmax(s.time))
-            e.skip = range(s.count)   # type: ignore[assignment]
+            e.skip = range(s.count)
             st.bound.clear()
         else:
             e, bound = self._chunk_entry(buf, s, len(st.entries), st.bound)

@@ -394,10 +394,9 @@ class FastPackSink:
             w.define_channel(m["name"], Layout.from_json(m["layout"]))
 
     def _writer_meta(self, payload: bytes) -> None:
+        from ..archive.reader import meta_problem
         from ..errors import FastOdinError
         from ..metadata import decode_meta
-
-        from ..archive.reader import meta_problem
 
         try:
             m = decode_meta(payload)

@@ -23,8 +23,9 @@ from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Tuple
 from ..wire import HEADER as _HDR
 from ._util import EXIT_DATA, EXIT_IO, EXIT_USAGE, CliError, is_terminal, one_line
 
-__all__ = ["open_input", "add_namespace_argument", "sniff", "sniff_bytes", "check_readable", "check_input", "is_odin_archive", "odin_cps",
-           "STDIO", "shown", "stdin_stream", "local_path", "record_total", "check_output", "each_input"]
+__all__ = ["open_input", "add_namespace_argument", "sniff", "sniff_bytes", "check_readable", "check_input",
+           "is_odin_archive", "odin_cps", "STDIO", "shown", "stdin_stream", "local_path", "record_total",
+           "check_output", "each_input"]
 
 #: The file argument that means standard input (or, for an output, standard output).
 STDIO = "-"

@@ -615,7 +615,7 @@ def decode_archive_set(ar: Any, set_id: int, start: Optional[float] = None, end:
     from .mapping import set_channel
 
     if set_channel(set_id) not in ar.ids:
-        raise UsageError("no ODIN set 0x%04X in this recording" % set_id)
+        raise UsageError(f"no ODIN set 0x{set_id:04X} in this recording")
     t, rows = ar.read(set_channel(set_id), start, end, dtype=np.uint8)   # raw packets, by frame
     stored = StoredDefinitions()
     pk: List[bytes] = []
@@ -623,7 +623,7 @@ def decode_archive_set(ar: Any, set_id: int, start: Optional[float] = None, end:
         if r.id != 0:
             pk.append(bytes(r.payload))
         else:
-            stored.add_payload(r.payload, "(record %d)" % k)
+            stored.add_payload(r.payload, f"(record {k})")
     n = int(t.shape[0])
     if rows.dtype == object:      # packets of several sizes
         src: Any = _ListSource(pk + [bytes(x) for x in rows])
@@ -647,8 +647,8 @@ def decode_archive_set(ar: Any, set_id: int, start: Optional[float] = None, end:
     if tab is None:
         return t, None
     if len(tab) != n or any(o.set_id == set_id for o in res.other_layouts):
-        raise OdinError("set 0x%04X changes layout (or has packets no definition fits) within the selected "
-                        "time range; read a narrower range, or the raw packets with dtype='u1'" % set_id)
+        raise OdinError(f"set 0x{set_id:04X} changes layout (or has packets no definition fits) within the selected "
+                        "time range; read a narrower range, or the raw packets with dtype='u1'")
     return t, tab
 
 
