@@ -474,15 +474,16 @@ def channel_array(
     a record whose id is not defined since the last reset is a definition (payload = UTF-8 name;
     the names ``""`` and ``"0"`` bind nothing, as in Perl), id 0 with an empty payload or the
     payload b"0" is a reset, other id-0 records are metadata.
-    Returns ``(values, times)``; ``values`` has shape ``(n,) + dtype.shape`` and is a zero-copy
+    Returns ``(times, values)`` -- the order of :meth:`fastodin.Archive.read` and of the record
+    (``time | id | payload``); ``values`` has shape ``(n,) + dtype.shape`` and is a zero-copy
     (read-only if ``buf`` is) view of ``buf`` when the channel's records are evenly spaced.
 
     >>> from fastodin.columns import encode_columns
     >>> data = encode_columns([0.0], 1, np.frombuffer(b"x", np.uint8)[None, :])
     >>> data += encode_columns([1.0, 2.0], 1, np.array([[1.5, 2.5], [3.5, 4.5]]))
-    >>> v, t = channel_array(data, "x", ("<f8", 2))
-    >>> v.tolist(), t.tolist()
-    ([[1.5, 2.5], [3.5, 4.5]], [1.0, 2.0])
+    >>> t, v = channel_array(data, "x", ("<f8", 2))
+    >>> t.tolist(), v.tolist()
+    ([1.0, 2.0], [[1.5, 2.5], [3.5, 4.5]])
     """
     dt = np.dtype(dtype)
     if dt.hasobject:
@@ -522,7 +523,7 @@ def channel_array(
         )
     so = offs.take(sel)
     if m == 0:
-        return np.empty((0,) + dt.shape, dt.base), s.time[:0].copy()
+        return s.time[:0].copy(), np.empty((0,) + dt.shape, dt.base)
     if m == 1:
         stride = 8
     else:
@@ -534,10 +535,10 @@ def channel_array(
         first = int(so[0])
         vals = np.ndarray((m,), dtype=dt, buffer=a, offset=first, strides=(stride,))
         times = np.ndarray((m,), dtype=_F8, buffer=a, offset=first - 16, strides=(stride,))
-        return vals, times
+        return times, vals
     times = s.time.take(sel)
     if item == 0:
-        return np.empty((m,) + dt.shape, dt.base), times
+        return times, np.empty((m,) + dt.shape, dt.base)
     base = int(so.min())
     # one overlapping view: element i = the ``item`` bytes at base + 8 i; payloads all start on
     # 8-aligned slots relative to the stream, so every payload is one element of it.
@@ -545,7 +546,7 @@ def channel_array(
     v = np.ndarray((span,), dtype=np.dtype(("V", item)), buffer=a, offset=base, strides=(8,))
     raw = v.take((so - base) // 8)
     vals = raw.view(dt.base).reshape((m,) + dt.shape)
-    return vals, times
+    return times, vals
 
 
 def _select_named(a: np.ndarray, ids: np.ndarray, offs: np.ndarray, lens: np.ndarray, channel: Any) -> np.ndarray:

@@ -34,6 +34,7 @@ __all__ = [
     "MissingDependency",
     "OutputExistsError",
     "ArchiveLockedError",
+    "NotSeekableError",
 ]
 
 
@@ -122,6 +123,24 @@ class JPackError(DataError):
 
 class TimestampOrderError(FastOdinError, ValueError):
     """A record is older than the last flush (VRS's TimestampOrderWriteException)."""
+
+
+class NotSeekableError(FastOdinError, OSError):
+    """The path is not a regular file -- a FIFO, device, socket, directory, or a pseudo-file whose
+    size says nothing (``/proc``, ``/sys``): reading an archive or FastPack file needs random
+    access.  An ``OSError`` (``errno`` ESPIPE, EISDIR for a directory) with ``filename``.
+
+    >>> e = NotSeekableError("/tmp/p: is a FIFO", filename="/tmp/p")
+    >>> isinstance(e, OSError), e.filename, str(e)
+    (True, '/tmp/p', '/tmp/p: is a FIFO')
+    """
+
+    def __init__(self, message: str, *, filename: Any = None, errno: int = errno.ESPIPE) -> None:
+        OSError.__init__(self, errno, message, filename)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class WriterError(FastOdinError):

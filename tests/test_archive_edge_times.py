@@ -234,3 +234,67 @@ def test_public_frame_columns(tmp_path):
         t, i, o, n = ar.frame_columns(e, ar.frame_data(e))
         assert t.shape[0] == 10 and sorted(set(i.tolist())) == sorted(ar.ids.values())
         assert n.tolist() == [4] * 10
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0, 0, 1, 2, 3, 7]),
+                          st.sampled_from([b"", b"0", b"a", b"b", b"c", b"0a", b"\xff"])), max_size=40),
+       st.sampled_from([16, 48, 1 << 22]))
+def test_raw_namespace_pass_matches_the_codec(tmp_path_factory, recs, chunk):
+    """The vectorised raw-file namespace pass (definitions, falsy names that bind nothing, resets,
+    re-bound ids, any chunking) gives exactly the records and names of the codec's
+    record-by-record decoder (the reference rules)."""
+    from fastodin.archive import reader
+
+    data = b"".join(_rec(float(k), i, p) for k, (i, p) in enumerate(recs))
+    want = [(r.time, r.id, r.name, bytes(r.payload)) for r in fastodin.decode(data, namespace=True)]
+    p = tmp_path_factory.mktemp("ns") / "x.fastpack"
+    p.write_bytes(data)
+    old = reader.RAW_CHUNK
+    reader.RAW_CHUNK = chunk
+    try:
+        with fastodin.open(p) as ar:
+            got = [(r.time, r.id, r.name, bytes(r.payload)) for r in ar.records()]
+            assert got == want
+            for name in {w[2] for w in want if w[2] is not None}:
+                assert [g for g in got if g[2] == name] == [w for w in want if w[2] == name]
+                assert ar.info()["channels"][name]["count"] == sum(w[2] == name for w in want)
+    finally:
+        reader.RAW_CHUNK = old
+
+
+def test_channel_table_answers_as_the_dict(tmp_path, monkeypatch):
+    """A raw chunk of many channels keeps its index statistics as numpy columns (ChannelTable);
+    every query answers exactly as with the plain dict."""
+    from fastodin.archive import reader
+    from fastodin.archive.index import ChannelTable
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    enc = Encoder(namespace=True)
+    for k in range(6000):
+        c = int(rng.integers(0, n))
+        enc.add(float(rng.integers(0, 50)) / 4, f"c{c}", bytes([k & 255]) * int(rng.integers(0, 12)))
+        if k == 4000:
+            enc.reset(9.0)
+    p = tmp_path / "many.fastpack"
+    p.write_bytes(enc.take())
+
+    def answers():
+        with fastodin.open(p) as ar:
+            info = ar.info()
+            return (info, [(r.time, r.id, r.name, bytes(r.payload)) for r in ar.records(channels="c1*")],
+                    _rows(ar.records(start=2.0, end=5.0, order="time")),
+                    [(k, v[0].tolist()) for k, v in sorted(ar.columns(start=1.0).items())],
+                    [_at(ar.at(3.1, name)) for name in sorted(ar.ids)[::37]],
+                    [type(e.channels) for e in ar.frames])
+
+    def _at(r):
+        return None if r is None else (r.time, r.id, r.name, bytes(r.payload))
+
+    table = answers()
+    assert ChannelTable in table[-1]
+    monkeypatch.setattr(reader, "_TABLE_CHANNELS", 1 << 30)
+    plain = answers()
+    assert set(plain[-1]) == {dict}
+    assert table[:-1] == plain[:-1]

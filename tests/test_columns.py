@@ -125,12 +125,12 @@ def test_golden_realistic_channel_array_by_name():
     assert len(names) == 5
     for name in names:
         want = [o for o in outs if o[2] == name]
-        v, t = channel_array(data, name, "<f8")
+        t, v = channel_array(data, name, "<f8")
         assert v.shape == (len(want),)
         assert v.tobytes().hex() == "".join(o[3] for o in want)
         assert t.tobytes().hex() == "".join(o[1] for o in want)
         # by id (namespace on) gives the same
-        v2, _ = channel_array(data, _id_of(m, name), "<f8")
+        _, v2 = channel_array(data, _id_of(m, name), "<f8")
         assert v2.tobytes() == v.tobytes()
 
 
@@ -144,16 +144,16 @@ def test_golden_namespace_cases_channel_array():
     m = json.loads((VEC / "ns_reset.json").read_text())
     for name in ("A", "B", "C"):
         want = [o for o in m["decode"]["outputs"] if o.get("name") == name]
-        v, t = channel_array(data, name, ("u1", 2))
+        t, v = channel_array(data, name, ("u1", 2))
         assert v.tobytes().hex() == "".join(o["payload_hex"] for o in want)
         assert t.tobytes().hex() == "".join(o["time_hex"] for o in want)
     # the b"0" reset quirk: after it, id 1 is "B"
     data = (VEC / "ns_reset_quirk_payload_0.fp").read_bytes()
-    assert channel_array(data, "A", "u1")[0].tobytes() == b"a"
-    assert channel_array(data, "B", "u1")[0].tobytes() == b"b"
+    assert channel_array(data, "A", "u1")[1].tobytes() == b"a"
+    assert channel_array(data, "B", "u1")[1].tobytes() == b"b"
     # metadata passes through on id 0
     data = (VEC / "ns_meta_passthrough.fp").read_bytes()
-    v, _ = channel_array(data, "x", "<f8")
+    _, v = channel_array(data, "x", "<f8")
     assert v.tolist() == [1.0, 2.0]
 
 
@@ -300,7 +300,7 @@ def test_scan_bit_exact_times():
     s = scan(buf)
     assert s.time_bits.tolist() == bits
     assert decode_columns(buf).time_bits.tolist() == bits
-    v, t = channel_array(buf, 1, "<u8", namespace=False)
+    t, v = channel_array(buf, 1, "<u8", namespace=False)
     assert t.view("<u8").tolist() == bits
 
 
@@ -438,14 +438,14 @@ def test_channel_array_namespace_matches_sequential(recs):
     ref = ns_reference(recs)
     for name, dt in (("a", "<u8"), ("b", ("<u4", 4)), ("température", "<f8"), ("d/e", ("u1", 3))):
         idx = [k for nm, k in ref if nm == name]
-        v, t = channel_array(buf, name, dt)
+        t, v = channel_array(buf, name, dt)
         assert v.shape[0] == len(idx)
         assert v.tobytes() == b"".join(recs[k][2] for k in idx)
         assert t.view("<u8").tolist() == [recs[k][0] for k in idx]
     meta = [k for nm, k in ref if nm == 0]
-    v, t = channel_array(buf, 0, "V7")
+    t, v = channel_array(buf, 0, "V7")
     assert v.shape[0] == len(meta)
-    assert channel_array(buf, "", "V7")[0].shape[0] == len(meta)
+    assert channel_array(buf, "", "V7")[1].shape[0] == len(meta)
 
 
 def test_channel_array_agrees_with_decoder():
@@ -471,7 +471,7 @@ def test_channel_array_agrees_with_decoder():
     for rec in dec:
         want.setdefault(rec.name, []).append(bytes(rec.payload))
     for nm in "abcde":
-        v, _ = channel_array(buf, nm, "<u8")
+        _, v = channel_array(buf, nm, "<u8")
         assert v.tobytes() == b"".join(want.get(nm, []))
 
 
@@ -480,7 +480,7 @@ def test_channel_array_zero_copy_and_gather():
     head = ref_encode([(0, 1, b"x"), (0, 2, b"y")])
     body = encode_columns(np.arange(n, dtype=float), np.arange(n) % 2 + 1, np.arange(2 * n, dtype="<f8").reshape(n, 2))
     buf = bytearray(head + body)
-    v, t = channel_array(buf, "y", ("<f8", 2))
+    t, v = channel_array(buf, "y", ("<f8", 2))
     assert v.shape == (n // 2, 2) and t.shape == (n // 2,)
     assert np.shares_memory(v, np.frombuffer(buf, np.uint8))  # evenly strided: a view
     assert v[:, 0].tolist() == list(np.arange(2, 2 * n, 4, dtype=float))
@@ -490,10 +490,10 @@ def test_channel_array_zero_copy_and_gather():
     irregular = ref_encode(
         [(0, 1, b"x"), (0, 2, b"y"), (1, 1, bytes(8)), (2, 2, bytes(24)), (3, 1, b"\x01" * 8), (4, 1, b"\x02" * 8)]
     )
-    v, t = channel_array(irregular, "x", "<u8")
+    t, v = channel_array(irregular, "x", "<u8")
     assert v.tolist() == [0, 0x0101010101010101, 0x0202020202020202] and t.view("<u8").tolist() == [1, 3, 4]
     assert not np.shares_memory(v, np.frombuffer(irregular, np.uint8))
-    v, t = channel_array(irregular, "nope", "<u8")
+    t, v = channel_array(irregular, "nope", "<u8")
     assert v.shape == (0,) and t.shape == (0,)
 
 
@@ -509,10 +509,10 @@ def test_channel_array_rebound_ids_and_duplicate_names():
         (9, 1, b"xx"),
     ]
     buf = ref_encode(recs)
-    assert channel_array(buf, "a", "S2")[0].tolist() == [b"A1", b"A2", b"A3"]
-    assert channel_array(buf, "b", "S2")[0].tolist() == [b"B1", b"B2"]
-    assert channel_array(buf, "B3", "S2")[0].tolist() == [b"xx"]
-    assert channel_array(buf, 1, "S2")[0].tolist() == [b"A1", b"B2", b"xx"]
+    assert channel_array(buf, "a", "S2")[1].tolist() == [b"A1", b"A2", b"A3"]
+    assert channel_array(buf, "b", "S2")[1].tolist() == [b"B1", b"B2"]
+    assert channel_array(buf, "B3", "S2")[1].tolist() == [b"xx"]
+    assert channel_array(buf, 1, "S2")[1].tolist() == [b"A1", b"B2", b"xx"]
     # without a namespace: raw ids, everything
     with pytest.raises(DataError):
         channel_array(buf, 1, "S2", namespace=False)  # id 1 has 1- and 2-byte payloads
@@ -546,10 +546,10 @@ def test_encode_columns_matches_reference(n, plen, seed, scalar_id):
 def test_encode_columns_typed_rows_and_errors():
     vals = np.array([[1.0, 2.0], [3.0, 4.0]])
     out = encode_columns([0.0, 1.0], [1, 2], vals)
-    v, t = channel_array(out, 2, ("<f8", 2), namespace=False)
+    t, v = channel_array(out, 2, ("<f8", 2), namespace=False)
     assert v.tolist() == [[3.0, 4.0]] and t.tolist() == [1.0]
     out = encode_columns(np.zeros(3), 1, np.array([1.5, 2.5, 3.5]))  # 1-D: one f8 per record
-    assert channel_array(out, 1, "<f8", namespace=False)[0].tolist() == [1.5, 2.5, 3.5]
+    assert channel_array(out, 1, "<f8", namespace=False)[1].tolist() == [1.5, 2.5, 3.5]
     assert encode_columns([], 1, np.zeros((0, 4), np.uint8)) == b""
     with pytest.raises(UsageError):
         encode_columns([0.0], [1, 2], np.zeros((1, 4), np.uint8))
@@ -617,7 +617,7 @@ def test_channel_array_agrees_with_decoder_on_any_framing(items):
             continue
         sizes = {len(p) for _, p in rows}
         if len(sizes) == 1:
-            v, t = channel_array(buf, name, np.dtype(("V", sizes.pop())))
+            t, v = channel_array(buf, name, np.dtype(("V", sizes.pop())))
             assert v.tobytes() == b"".join(p for _, p in rows)
             assert t.tolist() == [tt for tt, _ in rows]
         else:
@@ -639,8 +639,24 @@ def test_channel_array_falsy_definitions_bind_nothing():
     # Perl: a definition named "" or "0" leaves the id undefined; the next record defines it again
     recs = [(0, 1, b""), (1, 1, b"0"), (2, 1, b"a"), (3, 1, b"0"), (4, 1, b"x"), (5, 0, b""), (6, 1, b"0"), (7, 1, b"b"), (8, 1, b"y")]
     buf = ref_encode(recs)
-    v, t = channel_array(buf, "a", "S1")
+    t, v = channel_array(buf, "a", "S1")
     assert v.tolist() == [b"0", b"x"]
     assert t.view("<u8").tolist() == [3, 4]
-    assert channel_array(buf, "b", "S1")[0].tolist() == [b"y"]
-    assert channel_array(buf, 1, "S1")[0].tolist() == [b"0", b"x", b"y"]
+    assert channel_array(buf, "b", "S1")[1].tolist() == [b"y"]
+    assert channel_array(buf, 1, "S1")[1].tolist() == [b"0", b"x", b"y"]
+
+
+def test_channel_array_returns_times_then_values_like_archive_read(tmp_path):
+    """One tuple order across the package: ``(times, values)``, as Archive.read and the record
+    (time | id | payload) have it (channel_array returned (values, times))."""
+    import fastodin
+
+    buf = fastodin.encode([(0.5, "x", np.float64(7.0).tobytes()), (1.5, "x", np.float64(8.0).tobytes())],
+                          namespace=True)
+    p = tmp_path / "x.fastpack"
+    p.write_bytes(buf)
+    t, v = channel_array(buf, "x", "<f8")
+    with fastodin.open(p) as ar:
+        t2, v2 = ar.read("x", dtype="<f8")
+    assert t.tolist() == t2.tolist() == [0.5, 1.5]
+    assert v.tolist() == v2.tolist() == [7.0, 8.0]

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Tuple
+
+import numpy as np
 
 from .._fmt import plural
 from ..errors import CorruptFrameError, DataError
 from ..metadata import decode_meta, encode_meta
 
-__all__ = ["FrameEntry", "entry_payload", "consolidated_payload", "failure_payload", "parse_index_payload",
-           "parse_failure", "check_counts", "INDEX_TAG", "INDEX_VERSION", "KIND_FRAME", "KIND_CONSOLIDATED",
-           "KIND_FAILED"]
+__all__ = ["FrameEntry", "ChannelTable", "channel_stat_columns", "entry_payload", "consolidated_payload",
+           "failure_payload", "parse_index_payload", "parse_failure", "check_counts", "INDEX_TAG", "INDEX_VERSION",
+           "KIND_FRAME", "KIND_CONSOLIDATED", "KIND_FAILED"]
 
 INDEX_TAG = b"FPAX"
 INDEX_VERSION = 1
@@ -40,11 +42,79 @@ _META = struct.Struct("<dII")            # time, position, payload length
 _U32 = struct.Struct("<I")
 
 
+class ChannelTable(Mapping[int, Tuple[int, int, float, float]]):
+    """``FrameEntry.channels`` of a frame with many channels (a raw file's chunk): the same mapping
+    id -> (count, payload_bytes, t_min, t_max), held as numpy columns sorted by id -- 40 bytes a
+    channel instead of a dict of tuples (about 200).
+
+    >>> t = ChannelTable(np.array([3, 9]), np.array([2, 1]), np.array([16, 8]), np.array([0.5, 1.0]),
+    ...                  np.array([0.75, 1.0]))
+    >>> t[9], 3 in t, 4 in t, dict(t) == {3: (2, 16, 0.5, 0.75), 9: (1, 8, 1.0, 1.0)}
+    ((1, 8, 1.0, 1.0), True, False, True)
+    """
+
+    __slots__ = ("_ids", "_count", "_bytes", "_lo", "_hi")
+
+    def __init__(self, ids: np.ndarray, count: np.ndarray, nbytes: np.ndarray, lo: np.ndarray,
+                 hi: np.ndarray) -> None:
+        self._ids = np.asarray(ids, np.int64)
+        self._count = np.asarray(count, np.int64)
+        self._bytes = np.asarray(nbytes, np.int64)
+        self._lo = np.asarray(lo, np.float64)
+        self._hi = np.asarray(hi, np.float64)
+
+    def _at(self, cid: Any) -> int:
+        if not isinstance(cid, (int, np.integer)) or isinstance(cid, bool):
+            return -1
+        j = int(self._ids.searchsorted(cid))
+        return j if j < self._ids.shape[0] and int(self._ids[j]) == cid else -1
+
+    def __getitem__(self, cid: Any) -> Tuple[int, int, float, float]:
+        j = self._at(cid)
+        if j < 0:
+            raise KeyError(cid)
+        return (int(self._count[j]), int(self._bytes[j]), float(self._lo[j]), float(self._hi[j]))
+
+    def __contains__(self, cid: object) -> bool:
+        return self._at(cid) >= 0
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._ids.tolist())
+
+    def __len__(self) -> int:
+        return int(self._ids.shape[0])
+
+    def items(self) -> Any:
+        return zip(self._ids.tolist(), self.values())
+
+    def values(self) -> Any:
+        return zip(self._count.tolist(), self._bytes.tolist(), self._lo.tolist(), self._hi.tolist())
+
+    def __repr__(self) -> str:
+        return f"ChannelTable({len(self)} channels)"
+
+
+def channel_stat_columns(channels: Mapping[int, Tuple[int, int, float, float]]) -> Tuple[np.ndarray, ...]:
+    """``(ids, counts, payload_bytes, t_min, t_max)`` numpy columns of a ``FrameEntry.channels``.
+
+    >>> [a.tolist() for a in channel_stat_columns({4: (2, 16, 0.5, 1.0)})]
+    [[4], [2], [16], [0.5], [1.0]]
+    """
+    if isinstance(channels, ChannelTable):
+        return channels._ids, channels._count, channels._bytes, channels._lo, channels._hi
+    n = len(channels)
+    vals = list(channels.values())
+    return (np.fromiter(channels.keys(), np.int64, n), np.fromiter((v[0] for v in vals), np.int64, n),
+            np.fromiter((v[1] for v in vals), np.int64, n), np.fromiter((v[2] for v in vals), np.float64, n),
+            np.fromiter((v[3] for v in vals), np.float64, n))
+
+
 class FrameEntry:
     """Index entry of one data frame.
 
     ``channels``: id -> (count, payload_bytes, t_min, t_max) of the data records (definitions and
-    the writer's own metadata records excluded); ``names``: (id, position, name) of the definition
+    the writer's own metadata records excluded; a dict, or a :class:`ChannelTable` for a raw
+    chunk of many channels); ``names``: (id, position, name) of the definition
     records in this frame; ``meta``: (time, position, payload) of the writer's id-0 metadata
     records.  Positions are record numbers inside the frame.
 
@@ -59,7 +129,7 @@ class FrameEntry:
     def __init__(self, frame_no: int = 0, n_records: int = 0, data_offset: int = 0,
                  compressed_size: int = 0, decompressed_size: int = 0, stream_offset: int = 0,
                  t_min: float = 0.0, t_max: float = 0.0, group: int = 0,
-                 channels: "Dict[int, Tuple[int, int, float, float]] | None" = None,
+                 channels: "Mapping[int, Tuple[int, int, float, float]] | None" = None,
                  names: "List[Tuple[int, int, str]] | None" = None,
                  meta: "List[Tuple[float, int, bytes]] | None" = None) -> None:
         self.frame_no = frame_no
@@ -74,11 +144,13 @@ class FrameEntry:
         self.channels = channels if channels is not None else {}
         self.names = names if names is not None else []
         self.meta = meta if meta is not None else []
-        #: positions of the records readers hide (definitions and the writer's metadata)
-        self.skip = sorted([p for _, p, _ in self.names] + [p for _, p, _ in self.meta])
-        #: raw files only: [(first, stop, {file id: reader id})] where a namespace reset re-bound
-        #: an id to another name (records first..stop-1 of the frame); None elsewhere
-        self.remap: "List[Tuple[int, int, Dict[int, int]]] | None" = None
+        #: positions of the records readers hide (definitions and the writer's metadata), sorted;
+        #: a list, or an int32 array for rebuilt entries (raw files)
+        self.skip: Any = sorted([p for _, p, _ in self.names] + [p for _, p, _ in self.meta])
+        #: frames without a writer's entry only (raw files), where a namespace reset re-bound an id
+        #: to another name: (reset positions, sorted ``segment << 32 | id`` keys, reader ids) as
+        #: numpy arrays (segment = resets before the record); None elsewhere
+        self.remap: "Tuple[Any, Any, Any] | None" = None
         #: a *segment* of a zstd stream without fastodin index (records cut across zstd frames, or
         #: a frame too big to hold at once): its records start ``lead`` bytes into the content of
         #: the zstd frame at ``data_offset`` and may run on into the next frames; None for a

@@ -62,6 +62,34 @@ def _json_descr(d: Any) -> Any:
             + ([list(f[2])] if len(f) > 2 else []) for f in d]
 
 
+def _no_objects(dt: np.dtype, what: str, error: Any) -> None:
+    """Refuse dtypes holding Python objects: their bytes would be pointers."""
+    if dt.hasobject:
+        raise error(f"{what}: object dtype {dt} (payload bytes are not Python objects)")
+
+
+#: variable-length field kinds (their bytes follow the fixed part as ``u32 length | bytes``)
+_VARIABLE_KINDS = ("string", "bytes", "audio")
+
+
+def _field_from_json(f: Any) -> Dict[str, Any]:
+    """One stored field description, checked enough that packing and unpacking cannot fail on it."""
+    if not isinstance(f, dict) or not isinstance(f.get("name"), str):
+        raise TypeError(f"a field is a map with a str 'name', not {f!r:.60}")
+    f = dict(f)
+    if f.get("variable"):
+        if f.get("kind") not in _VARIABLE_KINDS:
+            raise ValueError(f"variable field {f['name']!r}: kind {f.get('kind')!r:.40} is not one of "
+                             f"{_VARIABLE_KINDS}")
+        if f["kind"] == "audio":
+            dt = np.dtype(f.get("dtype"))
+            _no_objects(dt, f"field {f['name']!r}", DataError)
+            ch = f.get("channels")
+            if not isinstance(ch, int) or isinstance(ch, bool) or not 0 < ch <= 1 << 16:
+                raise ValueError(f"audio field {f['name']!r}: channels {ch!r:.40} is not a count")
+    return f
+
+
 class Layout:
     """Ordered fields of a record payload; methods chain.
 
@@ -139,6 +167,7 @@ class Layout:
             dt = _le(np.dtype(dtype))
         except TypeError as exc:
             raise UsageError(f"field {name!r}: bad dtype {dtype!r} ({exc})") from None
+        _no_objects(dt, f"field {name!r}", UsageError)
         return self._add({"name": name, "kind": kind, "dtype": dt.str if dt.names is None else _json_descr(dtype_to_descr(dt)),
                           "shape": [int(s) for s in shape]})
 
@@ -180,6 +209,7 @@ class Layout:
         True
         """
         dt = np.dtype(dtype)
+        _no_objects(dt, "Layout.from_dtype", UsageError)
         if dt.names is None:
             dt = np.dtype([("value", dt)])
         lay = cls()
@@ -229,11 +259,22 @@ class Layout:
 
     @classmethod
     def from_json(cls, obj: Any) -> "Layout":
-        """Rebuild a layout from :meth:`to_json` output; DataError if it is malformed."""
+        """Rebuild a layout from :meth:`to_json` output; DataError if it is malformed (wrong JSON
+        types, a field without name or kind, an object dtype -- payload bytes are never pointers).
+
+        >>> try:
+        ...     Layout.from_json({"fields": [{"name": "v"}], "descr": [["v", "|O"]], "itemsize": 8})
+        ... except DataError as e:
+        ...     print(str(e)[:63])
+        malformed layout in stream definition: descr: object dtype [('v
+        """
         try:
+            if not isinstance(obj, dict) or not isinstance(obj.get("fields"), list):
+                raise TypeError(f"a layout is a map with a 'fields' list, not {type(obj).__name__}")
             lay = cls()
-            lay.fields = [dict(f) for f in obj["fields"]]
+            lay.fields = [_field_from_json(f) for f in obj["fields"]]
             dt = descr_to_dtype(_descr_from_json(obj["descr"])) if obj.get("descr") else np.dtype([])
+            _no_objects(dt, "descr", DataError)
             if int(obj.get("itemsize", dt.itemsize)) != dt.itemsize:
                 dt = np.dtype({"names": list(dt.names or []),
                                "formats": [dt.fields[n][0] for n in dt.names or []],
@@ -242,7 +283,9 @@ class Layout:
             lay._struct = dt
             lay._frozen = True
             return lay
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
+        except DataError as exc:
+            raise DataError(f"malformed layout in stream definition: {exc}") from None
+        except (KeyError, TypeError, ValueError, IndexError, OverflowError, RecursionError) as exc:
             raise DataError(f"malformed layout in stream definition: {exc!r}") from None
 
     # ---- packing ----------------------------------------------------------------------------

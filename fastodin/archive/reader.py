@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import errno
 import fnmatch
 import heapq
 import math
 import mmap
 import os
+import stat
 import struct
 import threading
 from itertools import chain, repeat
@@ -34,11 +36,13 @@ import zstandard
 
 from ..codec import Record
 from ..columns import scan
-from ..errors import ChecksumError, CorruptFrameError, DataError, LimitError, TruncatedError, UsageError
+from ..errors import (ChecksumError, CorruptFrameError, DataError, LimitError, NotSeekableError, TruncatedError,
+                      UsageError)
 from ..metadata import decode_meta
+from ..namespace import name_from_bytes
 from ..timebase import TIME_KEY, TimeBase
-from .index import (INDEX_TAG, KIND_CONSOLIDATED, KIND_FAILED, KIND_FRAME, FrameEntry, check_counts, parse_failure,
-                    parse_index_payload)
+from .index import (INDEX_TAG, KIND_CONSOLIDATED, KIND_FAILED, KIND_FRAME, ChannelTable, FrameEntry,
+                    channel_stat_columns, check_counts, parse_failure, parse_index_payload)
 from .layout import Layout
 from .seekable import (INDEX_MAGIC, SEEKABLE_FOOTER_MAGIC, ZSTD_MAGIC, is_skippable, parse_footer,
                        parse_seek_table, seek_table_size, zstd_frame_header, zstd_frame_size)
@@ -56,6 +60,8 @@ RAW_CHUNK = 1 << 22
 _MAX_RATIO = 1 << 15
 #: Largest index or seek-table frame read into memory (a bigger one is treated as damaged).
 MAX_INDEX_FRAME = 1 << 28
+#: A rebuilt entry of this many channels or more keeps them as a ChannelTable (numpy columns).
+_TABLE_CHANNELS = 1024
 _U32x2 = struct.Struct("<II")
 _U32 = struct.Struct("<I")
 _META_TAG = b'{"fastodin":'
@@ -148,7 +154,7 @@ class _PieceReader:
 
 
 def open_archive(path: Union[str, "os.PathLike[str]"], *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-                 raw_time: bool = False) -> "Archive":
+                 raw_time: bool = False, namespace: bool = True) -> "Archive":
     """Open an archive or a raw ``.fastpack`` file (decided by content), or a JPack tree (a
     directory, a ``.jpack`` file: :func:`fastodin.jpack.open_tree`).
 
@@ -158,12 +164,29 @@ def open_archive(path: Union[str, "os.PathLike[str]"], *, max_frame_size: int = 
 
     A file that declares a time base (``Archive.time_base``, spec/fastpack.md §6.1) is read in
     seconds (times, bounds and index statistics); ``raw_time=True`` gives the stored raw times.
+
+    ``namespace=False`` reads a stream written without a namespace (Perl ``encode_fastpack``
+    without ``$ns``; ``fastodin.decode(..., namespace=False)``): every record is data, ids carry
+    no names, nothing is hidden.  It applies to raw files and zstd frames without a fastodin index;
+    an archive written by fastodin (always named) raises UsageError.
+
+    >>> import os, tempfile, fastodin
+    >>> p = os.path.join(tempfile.mkdtemp(), "plain.fastpack")
+    >>> _ = open(p, "wb").write(fastodin.encode([(0.0, 1, b"x"), (1.0, 1, b"y")]))
+    >>> [bytes(r.payload) for r in open_archive(p).records()]                 # as named: a definition
+    [b'y']
+    >>> [bytes(r.payload) for r in open_archive(p, namespace=False).records()]
+    [b'x', b'y']
     """
     from ..jpack import is_jpack, open_tree
 
+    p = os.fspath(path)
+    check_random_access(p)
     if is_jpack(path):
+        if not namespace:
+            raise UsageError(f"{p}: namespace=False is for raw FastPack streams, not JPack trees")
         return open_tree(path, max_frame_size=max_frame_size)
-    return Archive(path, max_frame_size=max_frame_size, raw_time=raw_time)
+    return Archive(path, max_frame_size=max_frame_size, raw_time=raw_time, namespace=namespace)
 
 
 def _rows(data: Any, offs: np.ndarray, L: int) -> np.ndarray:
@@ -238,6 +261,141 @@ def _name_matches(name: str, pattern: str) -> bool:
     return name.startswith("odin/") and fnmatch.fnmatchcase(name.lower(), pattern.lower())
 
 
+#: Notes kept about ignored metadata records (then a count).
+_MAX_META_NOTES = 20
+
+
+def _is_map(v: Any, values: Any = object) -> bool:
+    return isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, values) for k, x in v.items())
+
+
+def meta_problem(m: Dict[str, Any]) -> Optional[str]:
+    """What is wrong with the JSON types of a writer metadata record (spec/archive.md §3), or
+    None.  Unknown kinds are not checked (readers skip what they do not know).
+
+    >>> meta_problem({"fastodin": "file", "tags": [1, 2]})
+    "'tags' is list, expected a map of names"
+    >>> meta_problem({"fastodin": "stream", "id": "s", "channels": {"data": "s"}}) is None
+    True
+    """
+    kind = m.get("fastodin")
+    opt_str = (str, type(None))
+    if kind == "file":
+        checks = [("tags", _is_map(m.get("tags") or {}), "a map of names"),
+                  ("preset", isinstance(m.get("preset"), (str, int, type(None))) and not isinstance(m.get("preset"), bool),
+                   "a preset name or level")]
+    elif kind == "stream":
+        checks = [("id", isinstance(m.get("id"), str), "a str"),
+                  ("tags", _is_map(m.get("tags") or {}), "a map of names"),
+                  ("channels", _is_map(m.get("channels") or {}, str), "a map of role -> channel name"),
+                  ("layouts", _is_map(m.get("layouts") or {}, dict), "a map of role -> layout")]
+        checks += [(k, isinstance(m.get(k), opt_str), "a str") for k in ("name", "flavor", "compression")]
+    elif kind == "channel":
+        checks = [("name", isinstance(m.get("name"), str), "a str"), ("layout", isinstance(m.get("layout"), dict),
+                                                                    "a layout map")]
+    else:
+        return None
+    for key, ok, want in checks:
+        if not ok:
+            return f"{key!r} is {type(m.get(key)).__name__}, expected {want}"
+    return None
+
+
+def _channel_stats(t: np.ndarray, i: np.ndarray, ln: np.ndarray) -> Any:
+    """``FrameEntry.channels`` of data records with times ``t``, reader ids ``i``, payload
+    lengths ``ln``: a dict, or a :class:`ChannelTable` for many channels.
+
+    >>> _channel_stats(np.array([1.0, 0.5, 2.0]), np.array([3, 3, 4]), np.array([8, 8, 2]))
+    {3: (2, 16, 0.5, 1.0), 4: (1, 2, 2.0, 2.0)}
+    """
+    channels: Any = {}
+    if not t.shape[0]:
+        return channels
+    order = np.argsort(i, kind="stable")
+    si = i[order]
+    starts = np.flatnonzero(np.concatenate(([True], si[1:] != si[:-1])))
+    st = t[order]
+    counts = np.diff(np.append(starts, si.shape[0]))
+    nbytes = np.add.reduceat(ln[order].astype(np.int64), starts)
+    lo = np.fmin.reduceat(st, starts)     # NaN times ignored (NaN only if all are NaN)
+    hi = np.fmax.reduceat(st, starts)
+    if starts.shape[0] >= _TABLE_CHANNELS:
+        return ChannelTable(si[starts], counts, nbytes, lo, hi)
+    for k, cid in enumerate(si[starts].tolist()):
+        channels[cid] = (int(counts[k]), int(nbytes[k]), float(lo[k]), float(hi[k]))
+    return channels
+
+
+def _remap_ids(ids: np.ndarray, remap: Tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """Reader ids of a frame's records (``FrameEntry.remap`` of a raw chunk: reset positions,
+    sorted ``segment << 32 | file id`` keys and the reader ids they map to; segment = resets before
+    the record).
+
+    >>> _remap_ids(np.array([1, 0, 1], np.uint32), (np.array([1]), np.array([1 << 32 | 1]), np.array([7])))
+    array([1, 0, 7])
+    """
+    rpos, keys, vals = remap
+    n = ids.shape[0]
+    key = ids.astype(np.int64)
+    if rpos.shape[0]:
+        step = np.zeros(n + 1, np.int64)
+        step[rpos + 1] = 1
+        key |= np.cumsum(step[:n]) << 32
+    j = np.minimum(np.searchsorted(keys, key), keys.shape[0] - 1)
+    hit = keys[j] == key
+    out = ids.astype(np.int64)
+    out[hit] = vals[j[hit]]
+    return out
+
+
+_NOT_REGULAR = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
+
+
+def regular_file_size(fd: int, path: str) -> int:
+    """Size of the open file ``fd``, or :class:`~fastodin.errors.NotSeekableError` when it is not a
+    regular file whose size can be trusted: a FIFO, device, socket or directory, or a pseudo-file
+    (``/proc``: 0 bytes that read as text; ``/sys``: 4096 bytes that hold less).  A file that
+    grows meanwhile (a recording) is fine.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryFile() as f:
+    ...     _ = f.write(b"abc"); f.flush(); regular_file_size(f.fileno(), f.name)
+    3
+    """
+    st = os.fstat(fd)
+    for test, kind in _NOT_REGULAR:
+        if test(st.st_mode):
+            raise NotSeekableError(f"{path}: is {kind}, not a regular file (reading an archive or FastPack "
+                                   "file needs random access; copy the stream to a file first)", filename=path,
+                                   errno=errno.EISDIR if kind == "a directory" else errno.ESPIPE)
+    if not stat.S_ISREG(st.st_mode):    # pragma: no cover - an unknown file type
+        raise NotSeekableError(f"{path}: is not a regular file", filename=path)
+    size = st.st_size
+    if size == 0:
+        if _pread(fd, 1, 0) and os.fstat(fd).st_size == 0:
+            raise NotSeekableError(f"{path}: its size says 0 bytes yet it reads as data: a pseudo-file "
+                                   "(/proc?), not a regular file", filename=path)
+    elif not _pread(fd, 1, size - 1) and os.fstat(fd).st_size == size:
+        raise NotSeekableError(f"{path}: holds less than its size of {size} bytes: a pseudo-file (/sys?), "
+                               "not a regular file", filename=path)
+    return os.fstat(fd).st_size
+
+
+def check_random_access(path: str) -> None:
+    """Refuse (NotSeekableError) a path that is neither a directory (a JPack tree) nor a regular
+    file whose size can be trusted -- before anything opens it blocking (a FIFO).
+
+    >>> check_random_access(".")
+    """
+    if not os.path.isdir(path):
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
+        try:
+            regular_file_size(fd, path)
+        finally:
+            os.close(fd)
+
+
 def _pread(fd: int, n: int, off: int) -> bytes:
     if hasattr(os, "pread"):
         return os.pread(fd, n, off)
@@ -259,10 +417,14 @@ class Archive:
     """
 
     def __init__(self, path: Union[str, "os.PathLike[str]"], *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-                 _lenient: bool = False, raw_time: bool = False) -> None:
+                 _lenient: bool = False, raw_time: bool = False,
+                 namespace: bool = True) -> None:
         self.path = os.fspath(path)
         self._max = max_frame_size
-        self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        #: False: ids are not names (a stream written without a namespace): every record is data
+        self.namespace = bool(namespace)
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just after)
+        self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
         self._tls = threading.local()   # one zstd decompressor per thread (they are not thread-safe)
         self._raw: Optional[Any] = None
         self.frames: List[FrameEntry] = []
@@ -274,6 +436,10 @@ class Archive:
         self.channel_stream: Dict[str, Tuple[str, str]] = {}
         self.damage: List[Damage] = []
         self.notes: List[str] = []
+        #: writer metadata records (and layouts) that were unreadable or of the wrong JSON types,
+        #: ignored with a note: the data they describe still reads, as untyped channels
+        self.meta_ignored = 0
+        self._more_note = -1
         self.complete = False
         self.container: Optional[str] = None   # "jpack": the stream was decoded from a JPack tree
         self.file_meta: Dict[str, Any] = {}
@@ -284,18 +450,16 @@ class Archive:
         self._by_channel: Dict[frozenset, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._pool: Optional[concurrent.futures.ThreadPoolExecutor] = None
         self._name_table: Optional[np.ndarray] = None
-        self._name_ids: Dict[str, List[int]] = {}     # name -> every reader id bound to it
+        self._name_more: Dict[str, Dict[int, int]] = {}   # name on several ids -> {file id: reader id}
         self._real_ids: Dict[int, List[int]] = {}     # file id -> its virtual ids (raw files)
-        self._vids: Dict[Tuple[int, str], int] = {}   # (file id, name) -> reader id
         self._vid_next = 0
-        self._vid_base: set = set()
         #: a foreign seek table (no consolidated index): frame offsets, compressed and decompressed sizes
         self._seek: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = None
         #: decoder left where the last segment ended (segments are read in order): [reader, stream offset]
         self._cursor: Optional[List[Any]] = None
         self._cursor_lock = threading.Lock()
         try:
-            self.size = os.fstat(self._fd).st_size
+            self.size = regular_file_size(self._fd, self.path)
             head = _pread(self._fd, 12, 0)
             magic = _U32.unpack(head[:4])[0] if len(head) >= 4 else None
             foot = _pread(self._fd, 4, self.size - 4) if self.size >= 12 else b""
@@ -316,6 +480,10 @@ class Archive:
                         self.notes.insert(n_notes, "zstd FastPack stream without fastodin index: indexed by decompressing "
                                           f"every frame{' (its seek table checked)' if self._seek is not None else ''}")
                         self.complete = not self.damage
+                if not self.namespace and self.format == "archive":
+                    raise UsageError(f"{self.path}: namespace=False is for streams written without a namespace "
+                                     "(raw FastPack, zstd without fastodin index); this archive was written by "
+                                     "fastodin, with named channels")
             else:
                 self.format = "fastpack"
                 self._open_raw()
@@ -596,8 +764,7 @@ class Archive:
         """The ids of a writer's index entry are bound from its frame on (even if the frame is lost)."""
         for cid, _p, nm in e.names:
             st.bound.setdefault(cid, cid)
-            self._vids.setdefault((cid, nm), cid)
-            self._vid_base.add(cid)
+            self._bind_name(cid, nm, latest=True)
         for cid in e.channels:
             st.bound.setdefault(cid, cid)
 
@@ -806,14 +973,15 @@ class Archive:
                              offset=pos, length=exc.length, limit=exc.limit) from None
         if not s.count:
             return
-        if not s.id.any() and not s.length.any():
+        if self.namespace and not s.id.any() and not s.length.any():
             # resets only (a zero-filled frame): all hidden, and the namespace is cleared; the same
             # as _chunk_entry, without a Python object per record
             e = FrameEntry(len(st.entries), s.count, 0, 0, 0, 0, _fmin(s.time), _fmax(s.time))
-            e.skip = range(s.count)   # type: ignore[assignment]
+            e.skip = range(s.count)
             st.bound.clear()
         else:
-            e = self._chunk_entry(buf, s, len(st.entries), st.bound)
+            e, bound = self._chunk_entry(buf, s, len(st.entries), st.bound)
+            st.bound = bound if bound is not None else {}
         e.data_offset, e.lead, e.decompressed_size, e.stream_offset = st.frame, st.lead, s.end, st.soff
         e.compressed_size, st.owed = st.owed, 0
         st.entries.append(e)
@@ -843,7 +1011,9 @@ class Archive:
             self._raw = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
         data = self._raw if self._raw is not None else b""
         size = len(data)
-        bound: Dict[int, int] = {}     # file id -> reader id, for the namespace in force
+        # file id -> reader id, for the namespace in force; None until the first reset (then every
+        # id named so far is bound to itself: no second table of every name)
+        bound: Optional[Dict[int, int]] = None
         pos = 0
         entries: List[FrameEntry] = []
         while pos < size:
@@ -852,9 +1022,10 @@ class Archive:
                 sc = scan(data, pos, None, max_record_size=self._max, max_records=1)
                 if sc.count == 0:
                     break
-            e = self._chunk_entry(data, sc, len(entries), bound)
+            e, bound = self._chunk_entry(data, sc, len(entries), bound)
             e.data_offset = e.stream_offset = pos
             e.compressed_size = e.decompressed_size = sc.end - pos
+            e.names = []        # bound while scanning: the per-definition tuples are not kept
             entries.append(e)
             pos = sc.end
         if pos < size:
@@ -863,160 +1034,231 @@ class Archive:
         self.complete = pos == size
 
     def _raw_vid(self, cid: int, name: str) -> int:
-        """Reader id of file id ``cid`` bound to ``name``: the id itself for its first name, a
-        virtual id ``(k << 32) | cid`` for each other name a namespace reset gave it."""
-        key = (cid, name)
-        vid = self._vids.get(key)
-        if vid is None:
-            if cid in self._vid_base:
-                self._vid_next += 1
-                vid = (self._vid_next << 32) | cid
-            else:
-                vid = cid
-                self._vid_base.add(cid)
-            self._vids[key] = vid
+        """Reader id of file id ``cid`` bound to ``name`` (and bound now): the id itself for its
+        first name, a virtual id ``(k << 32) | cid`` for each other name a reset gave it."""
+        vid = self.ids.get(name)
+        if vid is not None and vid & _ID_MASK == cid:
+            return vid
+        more = self._name_more.get(name)
+        if more is not None and cid in more:
+            return more[cid]
+        if cid in self.names:
+            self._vid_next += 1
+            vid = (self._vid_next << 32) | cid
+        else:
+            vid = cid
+        self._bind_name(vid, name)
         return vid
 
-    def _chunk_entry(self, data: Any, sc: Any, frame_no: int, bound: Dict[int, int]) -> FrameEntry:
+    def _chunk_entry(self, data: Any, sc: Any, frame_no: int,
+                     bound: Optional[Dict[int, int]]) -> Tuple[FrameEntry, Optional[Dict[int, int]]]:
         """Index entry (without offsets and sizes) of the records ``sc`` (a scan of ``data``) of a
-        raw stream or of a data frame without index entry, under the namespace rules: definitions (first record of an unbound id;
-        one named ``""`` or ``"0"`` binds nothing and is hidden, as in Perl), resets (id 0 with b"" or b"0": hidden, they clear ``bound``) and writer metadata.  An id
-        that a reset re-bound to another name gets a virtual reader id (``e.remap``)."""
-        ids = sc.id
-        lens = sc.length
-        offs = sc.offset
+        raw stream or of a data frame without index entry, under the namespace rules: definitions
+        (first record of an unbound id; one named ``""`` or ``"0"`` binds nothing and is hidden, as
+        in Perl), resets (id 0 with b"" or b"0": hidden, they clear ``bound``) and writer metadata.
+        An id that a reset re-bound to another name gets a virtual reader id (``e.remap``).
+        ``bound`` is the namespace in force (file id -> reader id; None: no reset yet, every id in
+        ``names`` is bound to itself); returns the entry and the namespace after the chunk.
+
+        Vectorised: the Python work is one step per definition, never per record or reset."""
+        if not self.namespace:
+            return self._plain_entry(sc, frame_no), bound
+        ids, lens, offs = sc.id, sc.length, sc.offset
         n = ids.shape[0]
-        skip: List[int] = []
+        falsy = lens == 0                          # payload b"" or b"0"
+        one = np.flatnonzero(lens == 1)
+        if one.shape[0]:
+            falsy[one] = np.frombuffer(data, np.uint8)[offs[one]] == 0x30
+        zero = ids == 0
+        reset = zero & falsy
+        rpos = np.flatnonzero(reset)
+        nres = int(rpos.shape[0])
+        user = ~zero
+        # records before the first reset whose id is bound from the previous chunk: data
+        end0 = int(rpos[0]) if nres else n
+        carried: List[int] = []
+        table = self.names if bound is None else bound
+        if table:
+            head = ids[:end0]
+            carried = [c for c in np.unique(head[head != 0]).tolist() if c in table]
+        if carried:
+            ca = np.array(carried, np.int64)
+            user[:end0] &= ~np.isin(ids[:end0], ca)
+        # every other user record, grouped by (segment between resets, id), in file order
+        seg = (np.cumsum(reset) - reset) if nres else None
+        pos = np.flatnonzero(user)
+        key = ids[pos].astype(np.int64)
+        if seg is not None:
+            key |= seg[pos].astype(np.int64) << 32
+        order = np.argsort(key, kind="stable")
+        skey, spos = key[order], pos[order]
+        m = int(spos.shape[0])
+        first = np.ones(m, bool)
+        first[1:] = skey[1:] != skey[:-1]
+        gid = np.cumsum(first) - 1
+        # rank: truthy records so far in the group; 0 = swallowed (a definition binding nothing),
+        # the first truthy one is the definition, every later record is data
+        truthy = ~falsy[spos]
+        ct = np.cumsum(truthy)
+        rank = ct - (ct - truthy)[first][gid]
+        is_def = truthy & (rank == 1)
+        dpos = spos[is_def]
+        dcid = ids[dpos]
         names: List[Tuple[int, int, str]] = []
+        dvid: List[int] = []
+        by_id, by_name = self.names, self.ids
+        for cid, p, o, ln in zip(dcid.tolist(), dpos.tolist(), offs[dpos].tolist(), lens[dpos].tolist()):
+            name = name_from_bytes(data[o:o + ln])
+            vid = by_name.get(name)
+            if vid is None and cid not in by_id:    # fast path of _raw_vid: a new id, a new name
+                by_id[cid] = name
+                by_name[name] = vid = cid
+            elif vid is None or vid & _ID_MASK != cid:
+                vid = self._raw_vid(cid, name)
+            names.append((vid, p, name))
+            dvid.append(vid)
+        # remap: (reset positions, sorted (segment << 32 | id) keys, reader ids) where they differ
+        dv = np.array(dvid, np.int64)
+        moved = dv != dcid
+        rkeys = [skey[is_def][moved]]
+        rvals = [dv[moved]]
+        if carried and bound is not None:
+            cv = np.array([bound[c] for c in carried], np.int64)
+            mv_ = cv != ca
+            rkeys.append(ca[mv_])
+            rvals.append(cv[mv_])
+        rk = np.concatenate(rkeys)
+        remap = None
+        if rk.shape[0]:
+            ro = np.argsort(rk, kind="stable")
+            remap = (rpos, rk[ro], np.concatenate(rvals)[ro])
+        # the namespace in force after the chunk
+        if seg is not None:     # resets: the namespace is what the last segment defined
+            last = seg[dpos] == nres
+            bound = dict(zip(dcid[last].tolist(), dv[last].tolist()))
+        elif bound is not None:
+            bound.update(zip(dcid.tolist(), dvid))
+        # writer metadata: id-0 records (not resets) starting with {"fastodin":
         meta: List[Tuple[float, int, bytes]] = []
-        remap: List[Tuple[int, int, Dict[int, int]]] = []
-        vids: Optional[np.ndarray] = None
-        zero = np.flatnonzero(ids == 0).tolist()
-        resets = [k for k in zero if lens[k] == 0 or (lens[k] == 1 and data[int(offs[k])] == 0x30)]
-        reset_set = set(resets)
-        bounds = [0] + [k + 1 for k in resets] + [n]
-        skip.extend(resets)
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            stop = b - 1 if b - 1 in reset_set else b
-            seg = ids[a:stop]
-            if seg.shape[0]:
-                uid, first = np.unique(seg, return_index=True)
-                for cid, k in zip(uid.tolist(), first.tolist()):
-                    if cid and cid not in bound:
-                        if lens[a + k] == 0 or (lens[a + k] == 1 and data[int(offs[a + k])] == 0x30):
-                            # the name "" or "0" binds nothing (as in Perl): the record is swallowed
-                            # and the id's next record is its definition again
-                            later = (a + np.flatnonzero(seg == cid)).tolist()
-                            k = -1
-                            for q in later:
-                                if lens[q] == 0 or (lens[q] == 1 and data[int(offs[q])] == 0x30):
-                                    skip.append(q)
-                                else:
-                                    k = q - a
-                                    break
-                            if k < 0:
-                                continue
-                        o, ln = int(offs[a + k]), int(lens[a + k])
-                        name = bytes(data[o:o + ln]).decode("utf-8", "surrogateescape")
-                        vid = bound[cid] = self._raw_vid(cid, name)
-                        names.append((vid, a + k, name))
-                        skip.append(a + k)
-                mp = {cid: bound[cid] for cid in uid.tolist() if cid in bound and bound[cid] != cid}
-                if mp:
-                    if vids is None:
-                        vids = ids.astype(np.int64)
-                    part = vids[a:stop]
-                    for cid, vid in mp.items():
-                        part[seg == cid] = vid
-                    remap.append((a, stop, mp))
-            if b - 1 in reset_set:
-                bound.clear()
         tl = len(_META_TAG)
-        for k in zero:
-            o = int(offs[k])
-            if lens[k] >= tl and bytes(data[o:o + tl]) == _META_TAG:
-                meta.append((float(sc.time[k]), k, bytes(data[o:o + int(lens[k])])))
-                skip.append(k)
+        mk = np.flatnonzero(zero & (lens >= tl))
+        if mk.shape[0]:
+            mk = mk[np.frombuffer(data, np.uint8)[offs[mk]] == _META_TAG[0]]
+            for k, o, ln in zip(mk.tolist(), offs[mk].tolist(), lens[mk].tolist()):
+                if data[o:o + tl] == _META_TAG:
+                    meta.append((float(sc.time[k]), k, bytes(data[o:o + ln])))
+        hidden = [rpos, spos[rank == 0], dpos]
+        if meta:
+            hidden.append(np.array([k for _t, k, _p in meta], np.int64))
+        skip = np.sort(np.concatenate(hidden)).astype(np.int32)
         keep = np.ones(n, bool)
         keep[skip] = False
-        t, i, ln_ = sc.time[keep], (ids if vids is None else vids)[keep], lens[keep]
-        channels: Dict[int, Tuple[int, int, float, float]] = {}
-        if t.shape[0]:
-            order = np.argsort(i, kind="stable")
-            si = i[order]
-            starts = np.flatnonzero(np.concatenate(([True], si[1:] != si[:-1])))
-            st = t[order]
-            counts = np.diff(np.append(starts, si.shape[0]))
-            nbytes = np.add.reduceat(ln_[order].astype(np.int64), starts)
-            lo = np.fmin.reduceat(st, starts)     # NaN times ignored (NaN only if all are NaN)
-            hi = np.fmax.reduceat(st, starts)
-            for k, cid in enumerate(si[starts].tolist()):
-                channels[cid] = (int(counts[k]), int(nbytes[k]), float(lo[k]), float(hi[k]))
+        i = ids if remap is None else _remap_ids(ids, remap)
+        channels = _channel_stats(sc.time[keep], i[keep], lens[keep])
         e = FrameEntry(frame_no, n, 0, 0, 0, 0,
                        _fmin(sc.time) if n else 0.0, _fmax(sc.time) if n else 0.0,
                        0, channels, names, meta)
-        e.skip = sorted(skip)
-        e.remap = remap or None
+        e.skip = skip
+        e.remap = remap
+        return e, bound
+
+    def _plain_entry(self, sc: Any, frame_no: int) -> FrameEntry:
+        """Index entry of records read without a namespace: every record is data."""
+        n = sc.count
+        e = FrameEntry(frame_no, n, 0, 0, 0, 0, _fmin(sc.time) if n else 0.0, _fmax(sc.time) if n else 0.0, 0,
+                       _channel_stats(sc.time, sc.id, sc.length), [], [])
         return e
+
+    def _bind_name(self, cid: int, name: str, latest: bool = False) -> None:
+        """Bind reader id ``cid`` to ``name``: ``names``, ``ids`` (a name's first id; with ``latest``,
+        as for a writer's index, its latest), ``_name_more`` (every id of a name bound to several),
+        ``_real_ids``."""
+        names, ids = self.names, self.ids
+        if cid > _ID_MASK and cid not in names:
+            fid = cid & _ID_MASK
+            real = self._real_ids.get(fid)
+            if real is None:
+                real = self._real_ids[fid] = [fid]
+            real.append(cid)
+        names[cid] = name
+        cur = ids.get(name)
+        if cur is None:
+            ids[name] = cid
+        elif cur != cid:
+            every = self._name_more.get(name)
+            if every is None:
+                every = self._name_more[name] = {cur & _ID_MASK: cur}
+            every.setdefault(cid & _ID_MASK, cid)
+            if latest and cid <= _ID_MASK:
+                ids[name] = cid
 
     def _apply_index(self) -> None:
         metas = []
         lost_entries = [d.entry for d in self.damage if d.entry is not None]
         for e in chain(self.frames, lost_entries):   # a lost frame's entry still names its ids
             for cid, _p, name in e.names:
-                self.names[cid] = name
-                got = self._name_ids.setdefault(name, [])
-                if cid not in got:
-                    got.append(cid)
-                    if cid > _ID_MASK:
-                        self._real_ids.setdefault(cid & _ID_MASK, [cid & _ID_MASK]).append(cid)
-                if self.format != "archive" or cid > _ID_MASK:
-                    self.ids.setdefault(name, cid)
-                else:
-                    self.ids[name] = cid
+                self._bind_name(cid, name, latest=self.format == "archive")
         # the writer's metadata of the frames, and the copies that the index entry of a lost
         # frame keeps of the metadata records not saved from it (tags, stream definitions)
         lost = [(d.entry, d.kept) for d in self.damage if d.entry is not None]
         for e, first in chain(((e, 0) for e in self.frames), lost):   # type: ignore[misc]
-            for _t, p, payload in e.meta:
-                if p < first:
+            for _t, pos, payload in e.meta:
+                if pos < first:
                     continue
                 try:
                     m = decode_meta(payload)
                 except DataError:
-                    self.notes.append(f"unreadable metadata in {e.describe()}")
+                    self._meta_note(f"unreadable metadata in {e.describe()}")
                     continue
-                if isinstance(m, dict):
-                    metas.append(m)
+                if not isinstance(m, dict):
+                    continue
+                bad = meta_problem(m)
+                if bad is not None:
+                    self._meta_note(f"writer metadata record {pos} of {e.describe()} ignored: {bad}")
+                    continue
+                metas.append((m, e, pos))
         # definitions are re-emitted when they change; "seq" orders them (frames of different
         # groups may hold them out of order)
-        metas.sort(key=lambda m: m.get("seq", 0) if isinstance(m.get("seq", 0), int) else 0)
-        for m in metas:
-            if True:
-                kind = m.get("fastodin")
-                if kind == "file":
-                    self.file_meta = m
-                    try:
-                        self.time_base = TimeBase.from_meta(m.get(TIME_KEY))
-                    except DataError as exc:
-                        self.notes.append(f"file metadata: {exc}; times read as stored")
-                        self.time_base = None
-                    self.tags = dict(m.get("tags") or {})
-                elif kind == "stream" and isinstance(m.get("id"), str):
-                    self.streams[m["id"]] = m
-                    for role, ch in (m.get("channels") or {}).items():
-                        self.channel_stream[ch] = (m["id"], role)
-                        lay = (m.get("layouts") or {}).get(role)
-                        if lay and lay.get("fields"):
-                            try:
-                                self.layouts[ch] = Layout.from_json(lay)
-                            except DataError as exc:
-                                self.notes.append(f"stream {m['id']!r}: {exc}")
-                elif kind == "channel" and isinstance(m.get("name"), str):
-                    try:
-                        self.layouts[m["name"]] = Layout.from_json(m["layout"])
-                    except (DataError, KeyError) as exc:
-                        self.notes.append(f"channel {m.get('name')!r}: bad layout {exc!r}")
+        metas.sort(key=lambda x: x[0].get("seq", 0) if isinstance(x[0].get("seq", 0), int) else 0)
+        for m, e, pos in metas:
+            kind = m.get("fastodin")
+            if kind == "file":
+                self.file_meta = m
+                try:
+                    self.time_base = TimeBase.from_meta(m.get(TIME_KEY))
+                except DataError as exc:
+                    self.notes.append(f"file metadata: {exc}; times read as stored")
+                    self.time_base = None
+                self.tags = dict(m.get("tags") or {})
+            elif kind == "stream":
+                self.streams[m["id"]] = m
+                for role, ch in (m.get("channels") or {}).items():
+                    self.channel_stream[ch] = (m["id"], role)
+                    lay = (m.get("layouts") or {}).get(role)
+                    if lay and lay.get("fields"):
+                        try:
+                            self.layouts[ch] = Layout.from_json(lay)
+                        except DataError as exc:
+                            self._meta_note(f"stream {m['id']!r} (record {pos} of {e.describe()}), "
+                                            f"{role} layout ignored: {exc}")
+            elif kind == "channel":
+                try:
+                    self.layouts[m["name"]] = Layout.from_json(m["layout"])
+                except DataError as exc:
+                    self._meta_note(f"channel {m['name']!r} (record {pos} of {e.describe()}): layout ignored: {exc}")
+
+    def _meta_note(self, note: str) -> None:
+        """Note a metadata record the reader could not use (the data still reads): the first
+        ``_MAX_META_NOTES`` in full, then one running count."""
+        self.meta_ignored += 1
+        more = self.meta_ignored - _MAX_META_NOTES
+        if more <= 0:
+            self.notes.append(note)
+            return
+        if more == 1:
+            self._more_note = len(self.notes)
+            self.notes.append("")
+        self.notes[self._more_note] = f"... and {more} more metadata records ignored"
 
     # ---- frame access ---------------------------------------------------------------------------
     def _dctx(self) -> Any:
@@ -1184,13 +1426,8 @@ class Archive:
                                     f"index says {e.n_records}", offset=e.data_offset)
         t, i, o, n = s.time, s.id, s.offset, s.length
         if remap is not None:
-            i = i.astype(np.int64)
-            for a, b, mp in remap:
-                part = i[a:b]
-                orig = part.copy()
-                for cid, vid in mp.items():
-                    part[orig == cid] = vid
-        if e.skip:
+            i = _remap_ids(i, remap)
+        if len(e.skip):
             keep = np.ones(t.shape[0], bool)
             keep[e.skip] = False
             return t[keep], i[keep], o[keep], n[keep]
@@ -1250,13 +1487,19 @@ class Archive:
                 continue
             if not isinstance(c, str):
                 raise UsageError(f"channel selectors are names, globs or ids, not {type(c).__name__}")
-            if c in self._name_ids:
-                out.update(self._name_ids[c])
+            cid = self.ids.get(c)
+            if cid is not None:
+                out.update(self._ids_of(c, cid))
                 continue
-            for n, got in self._name_ids.items():
+            for n, cid in self.ids.items():
                 if _name_matches(n, c):
-                    out.update(got)
+                    out.update(self._ids_of(n, cid))
         return out
+
+    def _ids_of(self, name: str, cid: int) -> Iterable[int]:
+        """Every reader id of ``name`` (``cid`` = ``ids[name]``)."""
+        more = self._name_more.get(name)
+        return (cid,) if more is None else more.values()
 
     def _frames_for(self, ids: Optional[set], start: Optional[float], end: Optional[float]) -> List[FrameEntry]:
         """Frames holding records of ``ids`` (None: any) that may lie in ``[start, end)``.  An
@@ -1266,12 +1509,18 @@ class Archive:
         if start is None and end is None:
             for e in self.frames:
                 chans = e.channels
-                if chans and (ids is None or any(cid in chans for cid in ids)):
+                if chans and (ids is None or (any(c in ids for c in chans) if len(ids) > len(chans)
+                                              else any(cid in chans for cid in ids))):
                     out.append(e)
             return out
         for e in self.frames:
             chans = e.channels
-            sel = chans.values() if ids is None else [chans[c] for c in ids if c in chans]
+            if ids is None:
+                sel: Iterable[Tuple[int, int, float, float]] = chans.values()
+            elif len(ids) > len(chans):    # loop over the smaller side
+                sel = [v for c, v in chans.items() if c in ids]
+            else:
+                sel = [chans[c] for c in ids if c in chans]
             for c in sel:
                 # "not (x < y)": a NaN statistic keeps the frame
                 if (start is None or not c[3] < start) and (end is None or not c[2] >= end):
@@ -1385,14 +1634,83 @@ class Archive:
             yield r
             push(it, fno)
 
+    def _odin_set(self, channel: Any) -> Optional[int]:
+        """The ODIN set ``channel`` names -- its DATA channel ``odin/set/0xSSSS``, or, when no channel
+        has that name or id, the set id as a hex string ``"0xSSSS"`` or an int -- if the recording
+        holds that set; else None."""
+        from ..odin.mapping import set_channel, set_of_channel
+
+        sid = set_of_channel(channel)
+        if sid is None and channel not in self.ids and channel not in self.names:
+            if isinstance(channel, str) and channel[:2] in ("0x", "0X") and 2 < len(channel) <= 6:
+                try:
+                    sid = int(channel, 16)
+                except ValueError:
+                    sid = None
+            elif isinstance(channel, int) and not isinstance(channel, bool) and 0 <= channel <= 0xFFFF \
+                    and channel not in self._real_ids:
+                sid = channel
+        return sid if sid is not None and set_channel(sid) in self.ids else None
+
+    def read_set(self, set: Union[str, int], start: Optional[float] = None, end: Optional[float] = None,
+                 odin_db: Any = None) -> Any:
+        """One ODIN set's DATA records with ``start <= time < end`` decoded: the
+        :class:`~fastodin.odin.table.SetTable` that :func:`fastodin.odin.decode` gives for them.
+        ``set``: its channel ``"odin/set/0x98A8"``, the hex string ``"0x98A8"`` or the int ``0x98A8``;
+        ``odin_db`` as in decode (else the recording's stored definitions and identifier packets).
+        DataError when no definition types the set (``read(..., dtype="u1")`` gives its packets).
+
+        >>> import fastodin, os, tempfile
+        >>> from fastodin.odin import Simulator
+        >>> from fastodin.odin.mapping import OdinToFastPack, WriterSink
+        >>> p = os.path.join(tempfile.mkdtemp(), "o.fastpack.zst")
+        >>> with fastodin.Writer(p) as w:
+        ...     conv = OdinToFastPack(WriterSink(w))
+        ...     conv.add_many(Simulator(seed=1).packets(duration=0.2))
+        ...     _ = conv.close()
+        >>> with fastodin.open(p) as ar:
+        ...     tab = ar.read_set("0x98A8")
+        ...     t, v = ar.read(0x98A8, start=0.1)         # a structured array, the same decoding
+        >>> tab["sensors.counter"][:3].tolist(), v["sensors.counter"][:1].tolist(), t[:1].tolist()
+        ([2000, 2003, 2006], [2030], [0.1])
+        """
+        return self._read_set(set, start, end, odin_db)[1]
+
+    def _read_set(self, set: Any, start: Optional[float], end: Optional[float], odin_db: Any = None) -> Tuple[np.ndarray, Any]:
+        from ..odin.decode import decode_archive_set
+
+        sid = self._odin_set(set)
+        if sid is None:
+            raise UsageError(f"{set!r} is not an ODIN set of this recording (sets: "
+                             f"{sorted(n[9:] for n in self.ids if n.startswith('odin/set/') and n.count('/') == 2)})")
+        t, tab = decode_archive_set(self, sid, start, end, odin_db)
+        if tab is None:
+            raise DataError(f"ODIN set 0x{sid:04X}: no definition types it (no identifier packets, stored "
+                            "definitions or odin_db); read(..., dtype='u1') gives the raw packets", channel=set)
+        return t, tab
+
     def read(self, channel: Union[str, int], start: Optional[float] = None, end: Optional[float] = None,
              dtype: Any = None) -> Tuple[np.ndarray, Any]:
         """``(times, values)`` of one channel with ``start <= time < end`` as numpy arrays.
 
         ``values`` is typed by the channel's layout (a structured array, or the plain array given
         to ``write_many``), by ``dtype`` if given, else an ``(n, size)`` uint8 array (an object
-        array of bytes when sizes differ).
+        array of bytes when sizes differ).  An ODIN set (``"odin/set/0x98A8"``, ``"0x98A8"`` or
+        ``0x98A8``) is decoded as :func:`fastodin.odin.decode` does: a structured array with
+        ``timestamp``, ``ticks``, ``time``, ``sequence`` and one field per entry (``read_set``
+        gives the SetTable).  An empty selection is an empty array of the same dtype.
         """
+        sid = self._odin_set(channel)
+        if sid is not None:
+            from ..odin.mapping import set_channel
+
+            if dtype is None:
+                from ..odin.decode import decode_archive_set
+
+                t, tab = decode_archive_set(self, sid, start, end)
+                if tab is not None:
+                    return t, tab.to_numpy()
+            channel = set_channel(sid)       # untyped (no definition) or an explicit dtype: the packets
         ids = self._one_channel(channel, "read()")
         name = self.names.get(next(iter(ids)))
         layout = self.layouts.get(name) if name is not None else None
@@ -1428,8 +1746,13 @@ class Archive:
                 out[:] = [layout.unpack(b) for b in objs]
                 return tt, out
             return tt, vals
-        raw = np.concatenate(chunks) if chunks else np.empty((0, max(width, 0)), np.uint8)
         target = np.dtype(dtype) if dtype is not None else None
+        if width == -1:   # nothing selected: empty columns of the payload size the index knows
+            width = self._index_width(ids)
+            if width < 0:
+                width = layout.dtype.itemsize if layout is not None and layout.fixed and target is None else \
+                    (target.itemsize if target is not None else 0)
+        raw = np.concatenate(chunks) if chunks else np.empty((0, width), np.uint8)
         if target is None and layout is not None and layout.fixed:
             target = layout.dtype
             if raw.shape[1] != target.itemsize:
@@ -1450,6 +1773,18 @@ class Archive:
         arr = raw.reshape(-1).view(target) if raw.size else np.empty(0, target)
         per = raw.shape[1] // target.itemsize
         return tt, (arr.reshape(raw.shape[0], per) if per != 1 else arr)
+
+    def _index_width(self, ids: set) -> int:
+        """The one payload size of channel ``ids`` per the index, or -1 (unknown or several)."""
+        sizes = set()
+        for e in self.frames:
+            for cid in ids:
+                c = e.channels.get(cid)
+                if c is not None:
+                    if not c[0] or c[1] % c[0]:
+                        return -1
+                    sizes.add(c[1] // c[0])
+        return sizes.pop() if len(sizes) == 1 else -1
 
     def columns(self, channels: Union[None, str, Iterable[str]] = None, start: Optional[float] = None,
                 end: Optional[float] = None) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:
@@ -1655,41 +1990,58 @@ class Archive:
         return None if best is None else best[1]
 
     # ---- summaries ------------------------------------------------------------------------------
+    def _channel_totals(self) -> Iterator[Tuple[str, int, int, int, float, float, int]]:
+        """``(name, id, count, bytes, first, last, frames)`` of every channel from the index, in id
+        order; ids that share a name (raw files: re-bound after a reset) are one channel.
+        Vectorised over every frame's channel table: no Python object per (frame, channel)."""
+        cols = [channel_stat_columns(e.channels) + (np.full(len(e.channels), k, np.int64),)
+                for k, e in enumerate(self.frames) if len(e.channels)]
+        if not cols:
+            return
+        cid, cnt, nb, lo, hi, fno = (np.concatenate(c) for c in zip(*cols))
+        del cols
+        uid, inv = np.unique(cid, return_inverse=True)
+        label_of: Dict[str, int] = {}      # name -> label number, numbered by smallest id
+        names = self.names
+        lab = np.empty(uid.shape[0], np.int64)
+        for k, c in enumerate(uid.tolist()):
+            nm = names.get(c)
+            if nm is None:
+                nm = "0" if c == 0 else f"#{c}"
+            lab[k] = label_of.setdefault(nm, len(label_of))
+        labels = list(label_of)
+        del label_of
+        row = lab[inv.reshape(-1)]
+        order = np.argsort(row, kind="stable")
+        srow = row[order]
+        starts = np.flatnonzero(np.concatenate(([True], srow[1:] != srow[:-1])))
+        first_id = np.minimum.reduceat(cid[order], starts)
+        counts = np.add.reduceat(cnt[order], starts)
+        nbytes = np.add.reduceat(nb[order], starts)
+        t0 = np.fmin.reduceat(lo[order], starts)     # NaN (a channel of NaN times only) never wins
+        t1 = np.fmax.reduceat(hi[order], starts)
+        # frames: distinct (channel, frame) pairs
+        nfr = np.bincount(np.unique(row * len(self.frames) + fno) // len(self.frames), minlength=len(labels))
+        del cid, cnt, nb, lo, hi, fno, uid, inv, lab, row, order, srow, starts
+        first_id &= _ID_MASK
+        step = 4096     # Python objects for a few thousand channels at a time
+        for a in range(0, len(labels), step):
+            b = a + step
+            yield from zip(labels[a:b], first_id[a:b].tolist(), counts[a:b].tolist(), nbytes[a:b].tolist(),
+                           t0[a:b].tolist(), t1[a:b].tolist(), nfr[a:b].tolist())
+
     def info(self) -> Dict[str, Any]:
         """Summary from the index only (no data frame is decompressed)."""
-        chans: Dict[int, List[Any]] = {}
-        for e in self.frames:
-            for cid, (cnt, nb, t0, t1) in e.channels.items():
-                c = chans.get(cid)
-                if c is None:
-                    chans[cid] = [cnt, nb, t0, t1, {e.frame_no}]
-                else:
-                    c[0] += cnt
-                    c[1] += nb
-                    c[2] = _lo(c[2], t0)     # NaN (a channel of NaN times only) never wins
-                    c[3] = _hi(c[3], t1)
-                    c[4].add(e.frame_no)
-        # ids that share a name (raw files: re-bound after a reset) are one channel
-        byname: Dict[str, List[Any]] = {}
-        for cid, (cnt, nb, t0, t1, fr) in sorted(chans.items()):
-            name = self.names.get(cid, "0" if cid == 0 else f"#{cid}")
-            c = byname.get(name)
-            if c is None:
-                byname[name] = [cid & _ID_MASK, cnt, nb, t0, t1, set(fr)]
-            else:
-                c[1] += cnt
-                c[2] += nb
-                c[3] = _lo(c[3], t0)
-                c[4] = _hi(c[4], t1)
-                c[5] |= fr
         channels: Dict[str, Any] = {}
-        for name, (cid, cnt, nb, t0, t1, fr) in byname.items():
+        for name, cid, cnt, nb, t0, t1, nfr in self._channel_totals():
             s = self.channel_stream.get(name)
             lay = self.layouts.get(name)
             span = t1 - t0 if t1 == t1 and t0 == t0 else math.nan
+            if span == 0.0 and t0 != 0.0:
+                t1 = t0     # one float object for both (a million one-record channels add up)
             channels[name] = {
                 "id": cid, "count": cnt, "bytes": nb, "first": t0, "last": t1,
-                "rate": (cnt - 1) / span if cnt > 1 and 0 < span < math.inf else None, "frames": len(fr),
+                "rate": (cnt - 1) / span if cnt > 1 and 0 < span < math.inf else None, "frames": nfr,
                 "stream": s[0] if s else None, "role": s[1] if s else None,
                 "layout": lay.to_json() if lay is not None else None,
             }
@@ -1720,9 +2072,20 @@ class Archive:
     def to_pandas(self, channel: Optional[str] = None, start: Optional[float] = None, end: Optional[float] = None,
                   dtype: Any = None) -> Any:
         """A pandas DataFrame: one channel's typed values (one column per field, ``time`` index),
-        or (no channel) every record with ``time``, ``channel`` and ``payload`` columns."""
+        or (no channel) every record with ``time``, ``channel`` and ``payload`` columns.  An ODIN
+        set (as :meth:`read` takes it) has the columns of ``SetTable.to_pandas`` (structs and
+        arrays flattened: ``imu.accel.x``, ``system.axis[0]``), its ``time`` as the index."""
         import pandas as pd  # optional dependency
 
+        sid = self._odin_set(channel) if channel is not None and dtype is None else None
+        if sid is not None:
+            from ..odin.decode import decode_archive_set
+
+            t, tab = decode_archive_set(self, sid, start, end)
+            if tab is not None:
+                df = tab.to_pandas().drop(columns="time")
+                df.index = pd.Index(t, name="time")
+                return df
         if channel is None:
             rows = [(r.time, r.name if r.name is not None else r.id, bytes(r.payload))
                     for r in self.records(start=start, end=end)]
@@ -1735,7 +2098,7 @@ class Archive:
                 if col.ndim == 1:
                     cols[n] = col
                 else:
-                    flat = col.reshape(col.shape[0], -1)
+                    flat = col.reshape(col.shape[0], int(np.prod(col.shape[1:])))   # 0 rows too
                     for k in range(flat.shape[1]):
                         cols[f"{n}[{k}]"] = flat[:, k]
         elif isinstance(v, np.ndarray) and v.ndim == 2 and v.dtype != object:

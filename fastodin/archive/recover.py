@@ -21,7 +21,7 @@ from ..metadata import decode_meta
 from ..progress import ProgressCallback
 from .index import FrameEntry
 from .lock import replace_unless_live
-from .reader import Archive
+from .reader import Archive, check_random_access
 from .writer import DEFAULT_PRESET, PRESETS, Writer
 
 __all__ = ["recover", "RecoveryReport"]
@@ -96,6 +96,7 @@ def recover(src: Union[str, "os.PathLike[str]"], dst: Union[str, "os.PathLike[st
         raise UsageError(f"{dst} exists (overwrite=True replaces it)")
     tmp = dst + ".part"
     rep = RecoveryReport()
+    check_random_access(os.fspath(src))     # a FIFO: refused, never waited on
     ar = open_tree(src) if is_jpack(src) else Archive(src, _lenient=True, raw_time=True)   # times as stored
     try:
         if os.path.exists(tmp):

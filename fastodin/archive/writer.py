@@ -360,6 +360,8 @@ class Writer:
             arr = payloads
             if arr.ndim == 0 or arr.shape[0] != n:
                 raise UsageError(f"write_many: {n} times for an array of shape {arr.shape}")
+            if arr.dtype.hasobject:
+                raise UsageError(f"write_many: object dtype {arr.dtype} (its bytes are pointers, not data)")
         else:
             rows = [_as_bytes(p) for p in payloads]
             if len(rows) != n:

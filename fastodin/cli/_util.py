@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Any, Iterable, Sequence, Tuple
+from itertools import chain
+from typing import Any, Callable, Iterable, Iterator, Sequence, Tuple
 
 from .._fmt import human_bytes, human_rate, plural
 from ..errors import FastOdinError
@@ -28,7 +29,7 @@ from ..progress import Progress
 
 __all__ = [
     "EXIT_OK", "EXIT_DATA", "EXIT_USAGE", "EXIT_IO", "EXIT_DEP", "EXIT_INTERRUPT",
-    "CliError", "Progress", "human_bytes", "human_rate", "plural", "table", "parse_hostport", "one_line",
+    "CliError", "Progress", "human_bytes", "human_rate", "plural", "table", "table_lines", "parse_hostport", "one_line",
     "need_module", "is_terminal", "port_number", "positive_float", "preset_arg", "open_writer",
 ]
 
@@ -133,14 +134,25 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str], right: Iterable[
     a      1
     bb    22
     """
+    return "\n".join(table_lines(lambda: rows, header, right))
+
+
+def table_lines(rows: Callable[[], Iterable[Sequence[Any]]], header: Sequence[str],
+                right: Iterable[int] = ()) -> Iterator[str]:
+    """The lines of :func:`table`, one at a time; ``rows()`` is called twice (widths, then lines),
+    so a table of a million channels is never held as strings.
+
+    >>> list(table_lines(lambda: [["a", 1]], ["x", "n"], right=[1]))
+    ['x  n', 'a  1']
+    """
     right = set(right)
-    cells = [[str(h) for h in header]] + [[str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    out = []
-    for r in cells:
-        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
-        out.append("  ".join(parts).rstrip())
-    return "\n".join(out)
+    widths = [len(str(h)) for h in header]
+    for r in rows():
+        for i, c in enumerate(r):
+            widths[i] = max(widths[i], len(str(c)))
+    for r in chain([header], rows()):
+        parts = [str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
+        yield "  ".join(parts).rstrip()
 
 
 def parse_hostport(text: str, default_host: str = "127.0.0.1") -> Tuple[str, int]:

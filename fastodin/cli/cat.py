@@ -15,7 +15,7 @@ import orjson
 
 from ..progress import Progress, track
 from ._util import EXIT_OK, EXIT_USAGE, CliError, is_terminal
-from .sources import open_input, record_total
+from .sources import add_namespace_argument, open_input, record_total
 from .typed import Typer
 
 NAME = "cat"
@@ -36,6 +36,7 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--order", choices=["file", "time"], default="file", help="record order (default: file)")
     p.add_argument("--limit", "-n", type=int, metavar="N", help="stop after N records")
     p.add_argument("--raw", action="store_true", help="no typing: payloads in hex")
+    add_namespace_argument(p)
 
 
 def _channels(sel: Optional[List[str]]) -> Any:
@@ -58,7 +59,7 @@ def _check_range(args: Any) -> None:
 def run(args: Any) -> int:
     _check_range(args)
     out = sys.stdout
-    with open_input(args.file, allow_damage=False) as ar:
+    with open_input(args.file, allow_damage=False, namespace=args.namespace) as ar:
         chans = _channels(args.channel)
         ids = ar.channel_ids(chans)
         if chans is not None and not ids:

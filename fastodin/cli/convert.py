@@ -25,8 +25,8 @@ from ..progress import Progress, track
 from ._util import (EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, is_terminal, open_writer,
                     plural, port_number, positive_float, preset_arg)
 from .pcap import PcapError, PcapWriter, is_pcap, read_pcap
-from .sources import (STDIO, check_input, check_output, check_readable, is_odin_archive, odin_records, open_input,
-                      record_total, shown, sniff_bytes, stdin_stream)
+from .sources import (STDIO, add_namespace_argument, check_input, check_output, check_readable, is_odin_archive,
+                      odin_records, open_input, record_total, shown, sniff_bytes, stdin_stream)
 
 NAME = "convert"
 HELP = "convert between archive, raw .fastpack, BURST capture and pcap (ODIN packets)"
@@ -58,6 +58,7 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--port", type=port_number, metavar="N",
                    help="pcap: only UDP datagrams to port N (in); port to write (out, default 9000)")
     p.add_argument("--force", "-f", action="store_true", help="overwrite OUT if it exists")
+    add_namespace_argument(p)
 
 
 def out_kind(path: str) -> Optional[str]:
@@ -215,7 +216,7 @@ def _writer(path: str, preset: Any, force: bool, time_base: Any = None) -> Any:
 def _odin_conv_kw(args: Any) -> dict:
     kw: dict = {}
     if args.odin_db:
-        check_readable(args.odin_db)
+        check_readable(args.odin_db, random_access=False)
         from ..odin.odindb import load_odin_db
 
         kw["odin_db"] = load_odin_db(args.odin_db)
@@ -295,7 +296,7 @@ def _convert(args: Any, inp: _Input, kin: str, kout: str, out: Optional[_ByteOut
     """Convert; returns ``(count, unit, note, damage)`` (``damage``: what IN lost, "" when nothing)."""
     if kin in ("burst", "pcap"):
         return _from_capture(args, inp, kin, kout, out)
-    with open_input(inp.path, allow_damage=False, head=inp.head) as ar:
+    with open_input(inp.path, allow_damage=False, head=inp.head, namespace=args.namespace) as ar:
         total = record_total(ar, None)
         with Progress("convert", total, "rec") as bar:
             if kout == "archive":
@@ -493,13 +494,11 @@ def _odin_note(rep: dict) -> str:
 def _copy_streams(ar: Any, w: Any) -> None:
     """Re-create the input's streams (name, flavor, compression, tags, layouts) in writer ``w``
     so that their records keep their layouts; the records themselves are copied as they are."""
-    from ..archive.layout import Layout
-
     for sid, m in (getattr(ar, "streams", {}) or {}).items():
         if not isinstance(m, dict) or not isinstance(m.get("name"), str):
             continue
-        lays = m.get("layouts") or {}
-        kw = {k: Layout.from_json(lays[k]) for k in ("data", "config", "state") if lays.get(k)}
+        chans = m.get("channels") or {}     # the reader's checked layouts (a bad one was ignored)
+        kw = {k: ar.layouts[chans[k]] for k in ("data", "config", "state") if chans.get(k) in ar.layouts}
         s = w.create_stream(m["name"], m.get("flavor"), m.get("compression"), **kw)
         for k, v in (m.get("tags") or {}).items():
             s.set_tag(k, v)

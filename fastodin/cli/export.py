@@ -28,7 +28,7 @@ from .._fmt import f32
 from ..progress import Progress, ProgressCallback, track
 from . import jpack
 from ._util import EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, human_bytes, need_module, plural
-from .sources import is_odin_archive, odin_records, open_input, record_total
+from .sources import add_namespace_argument, is_odin_archive, odin_records, open_input, record_total
 from .typed import plain
 
 NAME = "export"
@@ -57,6 +57,7 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--channel", "-c", action="append", metavar="GLOB", help="only these channels (repeatable)")
     p.add_argument("--start", type=float, metavar="S", help="only records with time >= S")
     p.add_argument("--end", type=float, metavar="S", help="only records with time < S")
+    add_namespace_argument(p)
     p.add_argument("--odin-db", metavar="FILE", help="OdinDB .odin JSON for sets announced by 0x01 only "
                    "(overrides the definitions the recording stores)")
 
@@ -137,8 +138,11 @@ def collect_tables(ar: Any, chans: Any, start: Optional[float], end: Optional[fl
                 arr = np.empty(len(pk), object)
                 arr[:] = pk
                 tables[f"unresolved_0x{k:04X}"] = {"packet": arr}
-    for name in sorted(set(names.values())):  # a name on several ids (raw files): one table, read once
-        if name.startswith("odin/"):
+    targets: List[Any] = sorted(set(names.values()))  # a name on several ids (raw files): one table, read once
+    if not ar.namespace:     # a stream without namespace: one table per id
+        targets = sorted({c for e in ar.frames for c in e.channels if ids is None or c in ids})
+    for name in targets:
+        if isinstance(name, str) and name.startswith("odin/"):
             continue
         t, v = ar.read(name, start, end)
         done += len(t)
@@ -168,7 +172,7 @@ def collect_tables(ar: Any, chans: Any, start: Optional[float], end: Optional[fl
                 col = np.empty(len(vals), object)
                 col[:] = vals
                 cols["payload"] = col
-        tname = table_name(name)
+        tname = table_name(name) if isinstance(name, str) else f"id_{name}"
         if tname in tables:  # two names that sanitise alike ("imu:config", "imu_config"): never overwrite
             k = 2
             while f"{tname}-{k}" in tables:
@@ -361,7 +365,7 @@ def run(args: Any) -> int:
     if args.odin_db:
         from .sources import check_readable
 
-        check_readable(args.odin_db)
+        check_readable(args.odin_db, random_access=False)
         from ..odin.odindb import load_odin_db
 
         odin_db = load_odin_db(args.odin_db)
@@ -375,7 +379,7 @@ def run(args: Any) -> int:
     is_dir = not args.npz
     _refuse_existing(args.output, args.force, is_dir)
     chans = [int(c) if c == "0" else c for c in args.channel] if args.channel else None
-    with open_input(args.file, allow_damage=False) as ar:
+    with open_input(args.file, allow_damage=False, namespace=args.namespace) as ar:
         ids = ar.channel_ids(chans)
         if chans is not None and not ids:
             raise CliError(f"no channel matches {' '.join(args.channel)}", EXIT_USAGE)

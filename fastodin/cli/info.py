@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import math
 import sys
-from typing import Any, Dict, Optional, TextIO
+from typing import Any, Dict, Iterator, List, Optional, TextIO
 
 from .._fmt import iso_time, plural
-from ._util import EXIT_DATA, EXIT_OK, human_bytes, table
-from .sources import each_input, is_odin_archive, odin_records, odin_report, shown
+from ._util import EXIT_DATA, EXIT_OK, human_bytes, table, table_lines
+from .sources import add_namespace_argument, each_input, is_odin_archive, odin_records, odin_report, shown
 
 NAME = "info"
 HELP = "summarise a recording: channels, counts, time span, rates, gaps, CRC errors, frames, compression"
@@ -27,6 +27,7 @@ def add_arguments(p: Any) -> None:
     p.add_argument("files", nargs="+", metavar="FILE",
                    help="archive (.fastpack.zst) or raw FastPack file (.fastpack); several allowed; - = standard input")
     p.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+    add_namespace_argument(p)
 
 
 def _fmt_t(t: Optional[float]) -> str:
@@ -82,14 +83,17 @@ def gaps(odin: Dict[str, Any]) -> Dict[str, int]:
 
 def info_dict(ar: Any) -> Dict[str, Any]:
     """``Archive.info()`` plus the ODIN summary (``odin``) and the user metadata count."""
-    d = ar.info()
     from ..errors import DataError
 
+    note = None
     try:
         od = odin_summary(ar, DECODE_LIMIT)
     except DataError as e:  # a damaged frame must not hide the index summary
-        d.setdefault("notes", []).append(f"ODIN summary unavailable: {' '.join(str(e).split())}")
+        note = f"ODIN summary unavailable: {' '.join(str(e).split())}"
         od = None
+    d = ar.info()     # after the ODIN summary: its notes (an ignored report) are the archive's
+    if note is not None:
+        d.setdefault("notes", []).append(note)
     if od is not None:
         d["odin"] = od
         d["odin"]["crc_errors"] = crc_errors(od)
@@ -124,19 +128,21 @@ def print_info(d: Dict[str, Any], out: TextIO) -> None:
         extra = f" flavor={s['flavor']}" if s.get("flavor") else ""
         tags = (" tags=" + json.dumps(s["tags"])) if s.get("tags") else ""
         print(f"stream:   {sid}{extra} compression={s.get('compression')} records={s.get('count')}{tags}", file=out)
-    rows = []
-    for name, c in (d.get("channels") or {}).items():
-        rate = c.get("rate")
-        kind = ""
-        if c.get("layout"):
-            kind = "layout"
-        if c.get("stream"):
-            kind = f"{c['stream']}:{c.get('role')}"
-        rows.append([name if name != "0" else "(id-0 metadata)", c.get("count", 0), _fmt_t(c.get("first")),
-                     _fmt_t(c.get("last")), f"{rate:.1f}" if rate else "-", human_bytes(c.get("bytes", 0)), kind])
-    if rows:
-        print(table(rows, ["channel", "records", "first s", "last s", "rate Hz", "bytes", "stream/layout"],
-                    right=[1, 2, 3, 4, 5]), file=out)
+    def rows() -> Iterator[List[Any]]:
+        for name, c in (d.get("channels") or {}).items():
+            rate = c.get("rate")
+            kind = ""
+            if c.get("layout"):
+                kind = "layout"
+            if c.get("stream"):
+                kind = f"{c['stream']}:{c.get('role')}"
+            yield [name if name != "0" else "(id-0 metadata)", c.get("count", 0), _fmt_t(c.get("first")),
+                   _fmt_t(c.get("last")), f"{rate:.1f}" if rate else "-", human_bytes(c.get("bytes", 0)), kind]
+
+    if d.get("channels"):   # line by line: a file of a million channels is never one string
+        for line in table_lines(rows, ["channel", "records", "first s", "last s", "rate Hz", "bytes",
+                                       "stream/layout"], right=[1, 2, 3, 4, 5]):
+            print(line, file=out)
     od = d.get("odin")
     if od:
         st = od.get("stats") or {}
@@ -202,7 +208,7 @@ def _jsonable(o: Any) -> Any:
 def run(args: Any) -> int:
     results = []
     code = EXIT_OK
-    for k, (path, d, err, c) in enumerate(each_input(args.files, NAME, info_dict)):
+    for k, (path, d, err, c) in enumerate(each_input(args.files, NAME, info_dict, namespace=args.namespace)):
         code = max(code, c)
         if err is not None:
             results.append({"path": path, "error": err})

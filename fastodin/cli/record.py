@@ -394,11 +394,15 @@ class FastPackSink:
             w.define_channel(m["name"], Layout.from_json(m["layout"]))
 
     def _writer_meta(self, payload: bytes) -> None:
+        from ..archive.reader import meta_problem
         from ..errors import FastOdinError
         from ..metadata import decode_meta
 
         try:
             m = decode_meta(payload)
+            bad = meta_problem(m) if isinstance(m, dict) else "not a map"
+            if bad is not None:
+                raise ValueError(bad)
             kind = m["fastodin"]
             key = (kind, m.get("id") if kind == "stream" else m.get("name") if kind == "channel" else None)
             self._meta[key] = m
@@ -503,7 +507,7 @@ def run(args: Any) -> int:
     if args.odin_db:
         from .sources import check_readable
 
-        check_readable(args.odin_db)
+        check_readable(args.odin_db, random_access=False)
         try:
             from ..odin.odindb import load_odin_db
 

@@ -16,7 +16,7 @@ from typing import Any, Iterator, List, Optional, Tuple
 
 from ._util import (EXIT_DATA, EXIT_IO, EXIT_OK, EXIT_USAGE, CliError, Progress, human_bytes, human_rate,
                     parse_hostport, plural)
-from .sources import check_readable, is_odin_archive, odin_records, open_input, sniff
+from .sources import add_namespace_argument, check_readable, is_odin_archive, odin_records, open_input, sniff
 
 NAME = "replay"
 HELP = "send a recording out again (UDP, TCP, stdout), paced at recorded speed x X"
@@ -52,6 +52,7 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--identifier-interval", type=float, metavar="S", default=None,
                    help="re-send identifier packets every S seconds of recorded time, as a device does")
     p.add_argument("--quiet", "-q", action="store_true", help="no summary on stderr")
+    add_namespace_argument(p)
 
 
 # -- destinations -------------------------------------------------------------------------------------
@@ -228,6 +229,12 @@ def _push_between(items: Iterator[Tuple[float, bytes]], out: "_Out") -> Iterator
 def _fastpack_items(ar: Any, chans: Any, start: Optional[float], end: Optional[float]) -> Iterator[Tuple[float, bytes]]:
     from ..codec import Encoder
 
+    if not ar.namespace:     # a plain stream replays as it is: ids, no definitions
+        enc = Encoder()
+        for r in ar.records(channels=chans, start=start, end=end):
+            enc.add(r.time, r.id, r.payload)
+            yield r.time, enc.take()
+        return
     enc = Encoder(namespace=True)
     for r in ar.records(channels=chans, start=start, end=end):
         if r.id == 0:
@@ -272,7 +279,7 @@ def run(args: Any) -> int:
                 hi = math.inf if args.end is None else args.end
                 items = ((t, p) for t, p in items if lo <= t < hi)
         else:
-            ar = open_input(args.file, allow_damage=False)
+            ar = open_input(args.file, allow_damage=False, namespace=args.namespace)
             if chans is not None and not ar.channel_ids(chans):
                 raise CliError(f"no channel matches {' '.join(args.channel)}", EXIT_USAGE)
             if fmt == "fastpack":

@@ -18,13 +18,14 @@ import shutil
 import struct
 import sys
 import tempfile
-from typing import Any, BinaryIO, Iterator, List, Optional, Tuple
+from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Tuple
 
 from ..wire import HEADER as _HDR
 from ._util import EXIT_DATA, EXIT_IO, EXIT_USAGE, CliError, is_terminal, one_line
 
-__all__ = ["open_input", "sniff", "sniff_bytes", "check_readable", "check_input", "is_odin_archive", "odin_cps",
-           "STDIO", "shown", "stdin_stream", "local_path", "record_total", "check_output", "each_input"]
+__all__ = ["open_input", "add_namespace_argument", "sniff", "sniff_bytes", "check_readable", "check_input",
+           "is_odin_archive", "odin_cps", "STDIO", "shown", "stdin_stream", "local_path", "record_total",
+           "check_output", "each_input"]
 
 #: The file argument that means standard input (or, for an output, standard output).
 STDIO = "-"
@@ -85,13 +86,14 @@ def check_output(out: str, force: bool, inp: Optional[str] = None) -> None:
         raise CliError(f"cannot write {out}: directory {d} does not exist", EXIT_IO)
 
 
-def each_input(paths: List[str], command: str, work: Any) -> Iterator[Tuple[str, Any, Optional[str], int]]:
+def each_input(paths: List[str], command: str, work: Any, *,
+               namespace: bool = True) -> Iterator[Tuple[str, Any, Optional[str], int]]:
     """Open every path in turn and yield ``(path, work(archive), None, 0)``; a file that fails gives
     ``(path, None, error line, exit code)`` after printing that one line on stderr, and the next file
     is tried.  With a single path its error propagates (``main`` reports it as usual)."""
     for path in paths:
         try:
-            with open_input(path) as ar:
+            with open_input(path, namespace=namespace) as ar:
                 got = work(ar)
         except (BrokenPipeError, KeyboardInterrupt):
             raise
@@ -108,8 +110,10 @@ def each_input(paths: List[str], command: str, work: Any) -> Iterator[Tuple[str,
         yield path, got, None, 0
 
 
-def check_readable(path: str) -> None:
-    """Raise CliError (exit 3) unless ``path`` is an existing readable regular file."""
+def check_readable(path: str, *, random_access: bool = True) -> None:
+    """Raise CliError (exit 3) unless ``path`` is an existing readable file -- a regular file whose
+    size can be trusted when ``random_access`` (no FIFO, device, socket or /proc pseudo-file:
+    refused at once, never waited on)."""
     if path == "-":
         return
     if not os.path.exists(path):
@@ -118,6 +122,20 @@ def check_readable(path: str) -> None:
         raise CliError(f"{path} is a directory, not a file", EXIT_IO)
     if not os.access(path, os.R_OK):
         raise CliError(f"permission denied: {path}", EXIT_IO)
+    if random_access:
+        from ..archive.reader import regular_file_size
+        from ..errors import NotSeekableError
+
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        except OSError as e:
+            raise CliError(f"{path}: {e.strerror or e}", EXIT_IO) from None
+        try:
+            regular_file_size(fd, path)
+        except NotSeekableError as e:
+            raise CliError(str(e), EXIT_IO) from None
+        finally:
+            os.close(fd)
 
 
 def check_input(path: str) -> None:
@@ -227,7 +245,14 @@ def _not_ours(path: str, detail: str, *, burst: bool = True, arg: Optional[str] 
     return CliError(f"{what}: not a {detail}", EXIT_DATA)
 
 
-def open_input(path: str, *, allow_damage: bool = True, head: bytes = b"") -> Any:
+def add_namespace_argument(p: Any) -> None:
+    """The ``--no-namespace`` option of the commands that read a recording."""
+    p.add_argument("--no-namespace", dest="namespace", action="store_false",
+                   help="the stream was written without a namespace (Perl encode_fastpack without $ns): "
+                        "every record is data, ids carry no names")
+
+
+def open_input(path: str, *, allow_damage: bool = True, head: bytes = b"", namespace: bool = True) -> Any:
     """Open an archive or a raw FastPack file for reading; errors become one-line CliErrors.
 
     A file that parses as neither (random bytes, text, a truncated header) is "not a fastodin
@@ -235,24 +260,29 @@ def open_input(path: str, *, allow_damage: bool = True, head: bytes = b"") -> An
     ``fastodin convert`` it first.  ``-`` reads standard input to its end (into a temporary file,
     removed at once: the open archive keeps its descriptor) and names it ``-``; ``head``: bytes
     of standard input already read by the caller.  A directory is read as a JPack tree.
+    ``namespace=False``: see :func:`fastodin.open`.
     """
     check_input(path)
     with local_path(path, head) as local:
-        ar = _open_input(local, path, allow_damage)
+        ar = _open_input(local, path, allow_damage, namespace)
     ar.path = path
     return ar
 
 
-def _open_input(path: str, arg: str, allow_damage: bool) -> Any:
+def _open_input(path: str, arg: str, allow_damage: bool, namespace: bool = True) -> Any:
     try:
         from ..archive.reader import open_archive
     except ImportError as e:  # pragma: no cover - archive module missing
         raise CliError(f"archive support is not available in this build ({e})", EXIT_DATA) from None
-    from ..errors import DataError, FastOdinError
+    from ..errors import DataError, FastOdinError, NotSeekableError, UsageError
 
     what = shown(arg)
     try:
-        ar = open_archive(path)
+        ar = open_archive(path, namespace=namespace)
+    except NotSeekableError as e:    # swapped for a FIFO since check_readable
+        raise CliError(str(e), EXIT_IO) from None
+    except UsageError as e:          # --no-namespace on a fastodin archive
+        raise CliError(one_line(e), EXIT_USAGE) from None
     except (DataError, FastOdinError) as e:
         raise _not_ours(path, f"readable fastodin archive or FastPack stream: {one_line(e)}", arg=arg) from None
     except OSError as e:
@@ -325,12 +355,45 @@ def odin_cps(ar: Any) -> Optional[float]:
 
 
 def odin_report(ar: Any) -> Optional[dict]:
-    """The last ``{"odin": "report"}`` metadata (written when a recording is closed)."""
+    """The last ``{"odin": "report"}`` metadata (written when a recording is closed); one whose
+    JSON types are wrong is ignored with a note on ``ar`` (the counters are then decoded)."""
     rep = None
     for _, m in file_meta(ar):
         if isinstance(m, dict) and m.get("odin") == "report":
             rep = m
+    bad = None if rep is None else report_problem(rep)
+    if bad is not None:
+        notes = getattr(ar, "notes", None)
+        if isinstance(notes, list) and not any(n.startswith("ODIN report ignored") for n in notes):
+            notes.append(f"ODIN report ignored: {bad}")
+        return None
     return rep
+
+
+def _number(v: Any) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def report_problem(rep: Dict[str, Any]) -> Optional[str]:
+    """What is wrong with the JSON types of the report fields ``info``/``verify`` read, or None.
+
+    >>> report_problem({"odin": "report", "stats": [1]})
+    "'stats' is list, expected a map"
+    """
+    for key in ("stats", "sets", "burst"):
+        if not isinstance(rep.get(key) or {}, dict):
+            return f"{key!r} is {type(rep.get(key)).__name__}, expected a map"
+    if not _number(rep.get("unresolved")):
+        return "'unresolved' is not a number"
+    if not _number((rep.get("stats") or {}).get("set_id_mismatches")) or \
+            not _number((rep.get("burst") or {}).get("crc_errors")):
+        return "a CRC error count is not a number"
+    for sid, st in (rep.get("sets") or {}).items():
+        q = st.get("sequence") if isinstance(st, dict) else None
+        if not isinstance(st, dict) or not isinstance(q or {}, dict) or \
+                not all(_number((q or {}).get(k)) for k in ("received", "gaps", "lost", "duplicates", "late")):
+            return f"set {sid!r}: not a map of counters"
+    return None
 
 
 def odin_records(ar: Any, start: Optional[float] = None, end: Optional[float] = None,

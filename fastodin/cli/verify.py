@@ -18,7 +18,7 @@ import numpy as np
 
 from .info import _jsonable  # non-finite floats -> null: always valid JSON
 from ._util import EXIT_DATA, EXIT_OK, Progress, human_bytes, one_line, plural
-from .sources import each_input, shown
+from .sources import add_namespace_argument, each_input, shown
 
 NAME = "verify"
 HELP = "check checksums, index and ordering; exit code 0 = sound, 1 = problems found"
@@ -31,6 +31,7 @@ def add_arguments(p: Any) -> None:
                    help="archive or raw FastPack file; several allowed; - = standard input")
     p.add_argument("--strict", action="store_true", help="also fail on ODIN sequence gaps and CRC errors")
     p.add_argument("--json", action="store_true", help="machine-readable result on stdout")
+    add_namespace_argument(p)
 
 
 def verify(ar: Any, strict: bool = False) -> Dict[str, Any]:
@@ -46,8 +47,9 @@ def verify(ar: Any, strict: bool = False) -> Dict[str, Any]:
         rec = d.records
         problems.append(f"damaged region at offset {d.offset} ({plural(d.length, 'byte')}): {d.reason}"
                         + (f"; {plural(rec, 'record')} lost" if rec else ""))
-    for note in getattr(ar, "notes", []) or []:
-        warnings.append(note)
+    if getattr(ar, "meta_ignored", 0):
+        problems.append(f"{ar.meta_ignored} writer metadata records unreadable or of the wrong JSON types "
+                        "(ignored: their channels read untyped)")
     last_t: Dict[int, float] = {}
     reversals: Dict[int, int] = {}
     frames_ok = 0
@@ -114,6 +116,7 @@ def verify(ar: Any, strict: bool = False) -> Dict[str, Any]:
         odin = odin_summary(ar)
     except Exception as ex:  # a broken ODIN layer must not hide the file checks
         warnings.append(f"ODIN summary unavailable: {one_line(ex)}")
+    warnings.extend(getattr(ar, "notes", []) or [])     # after the ODIN summary: an ignored report too
     if odin:
         g = gaps(odin)
         crc = crc_errors(odin)
@@ -134,7 +137,8 @@ def verify(ar: Any, strict: bool = False) -> Dict[str, Any]:
 def run(args: Any) -> int:
     results = []
     code = EXIT_OK
-    for path, res, err, c in each_input(args.files, NAME, lambda ar: verify(ar, strict=args.strict)):
+    for path, res, err, c in each_input(args.files, NAME, lambda ar: verify(ar, strict=args.strict),
+                                          namespace=args.namespace):
         code = max(code, c)
         if err is not None:
             results.append({"path": path, "sound": False, "error": err})

@@ -101,7 +101,8 @@ def replay_archive(path: str, server: FoxgloveServer, *, channels: Any = None, s
             if first is None:
                 continue
             t_lo = first if lo0 is None else max(first, lo0)
-            t, v = ar.read(sel, t_lo, np.nextafter(t_lo, math.inf) if math.isfinite(t_lo) else None)
+            t, v = ar.read(sel, t_lo, np.nextafter(t_lo, math.inf) if math.isfinite(t_lo) else None,
+                           dtype="u1" if p.kind == "odin-set" else None)    # the packets: batches type them
             if t.shape[0]:
                 ns, keep = times.ns(t)
                 if keep.any():

@@ -209,6 +209,11 @@ def select_channels(ar: Any, ids: Optional[set]) -> Tuple[List[ChannelPlan], Opt
     return plan_channels(ar, names, imported), tag, att
 
 
+def _packets(p: ChannelPlan) -> Optional[str]:
+    """``Archive.read`` dtype giving the stored bytes: an ODIN set's packets (read() decodes them)."""
+    return "u1" if p.kind == "odin-set" else None
+
+
 def window_batches(ar: Any, plans: List[ChannelPlan], times: Times, odin: Optional[OdinSets],
                    lo: Optional[float], hi: Optional[float]) -> Iterator[Tuple[ChannelPlan, int, List[Batch]]]:
     """``(plan, records read, batches)`` of every plan with records in the window ``[lo, hi)``
@@ -218,7 +223,7 @@ def window_batches(ar: Any, plans: List[ChannelPlan], times: Times, odin: Option
         sel = int(p.name) if p.name == "0" else p.name
         if not ar.channel_ids(sel):
             continue
-        t, v = ar.read(sel, lo, hi)
+        t, v = ar.read(sel, lo, hi, dtype=_packets(p))
         if not t.shape[0]:
             continue
         ns, keep = times.ns(t)

@@ -35,7 +35,7 @@ from .table import DEFAULT_COUNTS_PER_SECOND, EventTable, SetTable
 _HEAD3 = _itemgetter(slice(0, 3))
 
 __all__ = ["decode", "decode_packets", "DecodeResult", "packets_from_fastpack", "detect_format", "StoredDefinitions",
-           "stored_set_def"]
+           "stored_set_def", "decode_archive_set", "definition_channels"]
 
 
 class DecodeResult(dict):
@@ -573,6 +573,83 @@ def _decode_fastpack(buf: Any, odin_db: Any, cps: Optional[float]) -> DecodeResu
     a, offs, lens, _, _, stored = _fastpack_columns(buf)
     c = cps or stored.cps or DEFAULT_COUNTS_PER_SECOND
     return _decode_columns(a, offs, lens, odin_db, c, stored)
+
+
+def definition_channels(ar: Any, set_ids: Any) -> List[str]:
+    """The channels of an archive holding what sets ``set_ids`` need to decode typed, besides the
+    id-0 metadata (stored set definitions, counts_per_second): their identifier packets and the
+    type descriptors.
+
+    >>> class A: ids = {"odin/types": 9, "odin/set/0x0001/identifier": 3}
+    >>> definition_channels(A(), [1, 2])
+    ['odin/set/0x0001/identifier', 'odin/types']
+    """
+    from .mapping import TYPES_CHANNEL, identifier_channel
+
+    want = [identifier_channel(s) for s in sorted(set(set_ids))] + [TYPES_CHANNEL]
+    return [c for c in want if c in ar.ids]
+
+
+def decode_archive_set(ar: Any, set_id: int, start: Optional[float] = None, end: Optional[float] = None,
+                       odin_db: "OdinDB | str | dict | None" = None) -> Tuple[np.ndarray, Optional[SetTable]]:
+    """``(record times, SetTable)`` of the DATA records of one set of an open archive with
+    ``start <= time < end``, decoded exactly as :func:`decode` decodes those records together with
+    what the set needs (its identifier packets, the type descriptors and the id-0 metadata
+    recorded before ``end``).  The table is None when no definition types the set (read the raw
+    packets then); a layout change inside the selection is a :class:`~fastodin.errors.OdinError`.
+    Only the selected frames are read; the rows are gathered in one pass.
+
+    >>> import fastodin, os, tempfile
+    >>> from fastodin.odin import Simulator
+    >>> from fastodin.odin.mapping import OdinToFastPack, WriterSink
+    >>> p = os.path.join(tempfile.mkdtemp(), "s.fastpack.zst")
+    >>> with fastodin.Writer(p) as w:
+    ...     conv = OdinToFastPack(WriterSink(w))
+    ...     conv.add_many(Simulator(seed=1).packets(duration=0.2))
+    ...     _ = conv.close()
+    >>> with fastodin.open(p) as ar:
+    ...     t, tab = decode_archive_set(ar, 0x98A8)
+    >>> len(t) == len(tab) == len(decode(p)[0x98A8])
+    True
+    """
+    from .mapping import set_channel
+
+    if set_channel(set_id) not in ar.ids:
+        raise UsageError(f"no ODIN set 0x{set_id:04X} in this recording")
+    t, rows = ar.read(set_channel(set_id), start, end, dtype=np.uint8)   # raw packets, by frame
+    stored = StoredDefinitions()
+    pk: List[bytes] = []
+    for k, r in enumerate(ar.records(channels=definition_channels(ar, [set_id]) + [0], end=end)):
+        if r.id != 0:
+            pk.append(bytes(r.payload))
+        else:
+            stored.add_payload(r.payload, f"(record {k})")
+    n = int(t.shape[0])
+    if rows.dtype == object:      # packets of several sizes
+        src: Any = _ListSource(pk + [bytes(x) for x in rows])
+    else:
+        head = np.frombuffer(b"".join(pk), np.uint8)
+        L = rows.shape[1] if rows.ndim == 2 else 0
+        dl = np.fromiter(map(len, pk), np.int64, len(pk))
+        offs = np.concatenate((np.cumsum(dl) - dl, head.shape[0] + np.arange(n, dtype=np.int64) * L))
+        src = _BufferSource(np.concatenate((head, rows.reshape(-1))), offs,
+                            np.concatenate((dl, np.full(n, L, np.int64))))
+    cps = stored.cps or DEFAULT_COUNTS_PER_SECOND
+    res = _decode_source(src, odin_db, cps, stored)
+    tab = res.get(set_id)
+    if tab is None and n == 0:   # nothing selected: an empty table of the set's definition in force
+        stream = res.stream
+        defn = stream.sets.get(set_id) if stream is not None else None
+        if defn is None and set_id in stored.by_set and odin_db is None:
+            defn = stored.by_set[set_id][-1]
+        if defn is not None:
+            tab = SetTable(defn, np.empty(0, defn.packet_dtype()), cps)
+    if tab is None:
+        return t, None
+    if len(tab) != n or any(o.set_id == set_id for o in res.other_layouts):
+        raise OdinError(f"set 0x{set_id:04X} changes layout (or has packets no definition fits) within the selected "
+                        "time range; read a narrower range, or the raw packets with dtype='u1'")
+    return t, tab
 
 
 def decode(source: Any, odin_db: "OdinDB | str | dict | None" = None,

@@ -52,7 +52,8 @@ from .stream import OdinStream
 from .table import DEFAULT_COUNTS_PER_SECOND
 
 __all__ = ["OdinToFastPack", "FastPackSink", "WriterSink", "convert_packets", "convert_burst",
-           "set_channel", "identifier_channel", "event_channel", "unresolved_channel", "TYPES_CHANNEL",
+           "set_channel", "set_of_channel", "identifier_channel", "event_channel", "unresolved_channel",
+           "TYPES_CHANNEL",
            "RAW_CHANNEL", "PACKET_CHANNEL_PREFIX", "MAPPING_VERSION", "DEFAULT_MAX_PENDING", "MAX_META_SIZE",
            "bounded_report"]
 
@@ -81,6 +82,21 @@ def set_channel(set_id: int) -> str:
     'odin/set/0x0996'
     """
     return "odin/set/0x%04X" % set_id
+
+
+def set_of_channel(name: Any) -> Optional[int]:
+    """The set id whose DATA channel ``name`` is (:func:`set_channel`), else None.
+
+    >>> set_of_channel("odin/set/0x0996"), set_of_channel("odin/set/0x0996/identifier")
+    (2454, None)
+    """
+    if not isinstance(name, str) or not name.startswith("odin/set/0x") or len(name) != 15:
+        return None
+    try:
+        sid = int(name[11:], 16)
+    except ValueError:
+        return None
+    return sid if set_channel(sid) == name else None
 
 
 def identifier_channel(set_id: int) -> str:

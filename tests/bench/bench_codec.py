@@ -125,7 +125,7 @@ def main() -> None:
     t, k = median_time(chunked_scan)
     assert k == total
     row("scan in 32 KiB windows (the Decoder's use)", t, total, base_dec_rate)
-    t, (v, tt) = median_time(lambda: channel_array(data, "gps/pos", ("<f8", 2)))
+    t, (tt, v) = median_time(lambda: channel_array(data, "gps/pos", ("<f8", 2)))
     assert v.shape == (n // 5, 2)
     row("channel_array one channel (rate of whole stream)", t, total, base_dec_rate)
 

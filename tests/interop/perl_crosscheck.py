@@ -515,7 +515,7 @@ def compare_channels(data: bytes, perl_msgs: List[Line], ns: bool) -> Optional[s
         else:
             ch = int(k[2:])
         try:
-            vals, times = channel_array(data, ch, np.dtype(("u1", (n,))), namespace=ns)
+            times, vals = channel_array(data, ch, np.dtype(("u1", (n,))), namespace=ns)
         except Exception as e:
             return f"channel_array({ch!r}, {n}-byte dtype, namespace={ns}) raised {type(e).__name__}: {e}"
         got = [(thex(int(b)), k, bytes(v).hex(), None) for b, v in zip(times.view("<u8"), vals)]
