@@ -505,10 +505,15 @@ def test_record_rotation_every_file_decodes_alone(work):
     thirds = [pk[: len(pk) // 3], pk[len(pk) // 3: 2 * len(pk) // 3], pk[2 * len(pk) // 3:]]
     out = work / "rot.fastpack.zst"
     p = popen("record", "-o", str(out), "--stdin", "--rotate-time", "0.2", stdin=subprocess.PIPE)
-    for part in thirds:
+    for k, part in enumerate(thirds):
         p.stdin.write(burst_encode_many(part))
         p.stdin.flush()
-        time.sleep(0.5)  # > rotate-time: the next batch starts a new file
+        # Wait until the recorder has opened this part (a slow start must not let all three batches
+        # arrive together), then let more than rotate-time pass: the next batch starts a new file.
+        deadline = time.monotonic() + 30
+        while len(list(work.glob("rot-*.fastpack.zst"))) < k + 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.4)
     p.stdin.close()
     p.stdin = None
     so, se = p.communicate(timeout=60)
