@@ -4,6 +4,7 @@ the files one by one with Archive.read; projection and pushdown proven on frames
 bad files listed, changed files an error, different ODIN definitions an error."""
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import shutil
@@ -18,10 +19,10 @@ from fastodin.errors import FileChangedError, SchemaMismatch, UsageError
 
 import dataset_files as D
 
-pa = pytest.importorskip("pyarrow")
-pl = pytest.importorskip("polars")
-duckdb = pytest.importorskip("duckdb")
-pd = pytest.importorskip("pandas")
+# the engines are imported by the tests that use them, not at collection (a lighter pytest process:
+# tests/hostile measures children forked from it)
+pytestmark = pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in ("pyarrow", "polars", "duckdb", "pandas")),
+                                reason="needs pyarrow, polars, duckdb and pandas (the test extra)")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -127,6 +128,9 @@ def test_selection_by_channel_glob_time_window_and_tags(tree):
 # ---- Arrow, DuckDB, polars: the same values ---------------------------------------------------------
 
 def test_arrow_duckdb_polars_equal_archive_read(tree):
+    import pyarrow as pa
+    import polars as pl
+    import duckdb
     d, runs, _ = tree
     ds = fastodin.dataset(d)
     ref_t, ref_v = _read(runs, "imu")
@@ -153,6 +157,8 @@ def test_arrow_duckdb_polars_equal_archive_read(tree):
 
 
 def test_plain_raw_and_variable_size_channels(tree):
+    import pyarrow as pa
+    import polars as pl
     d, runs, _ = tree
     ds = fastodin.dataset(d)
     t, v = _read(runs, "temp")
@@ -168,6 +174,7 @@ def test_plain_raw_and_variable_size_channels(tree):
 
 
 def test_odin_sets_typed_as_odin_decode(tree):
+    import polars as pl
     d, _, odin = tree
     ds = fastodin.dataset(d / "odin")
     for sid in (0x98A8, 0xB5A6):
@@ -246,6 +253,7 @@ def _frames_of(paths, channel, start=None, end=None):
 
 
 def test_projection_and_time_pushdown_skip_frames(tree):
+    import polars as pl
     d, runs, _ = tree
     ds = fastodin.dataset(runs)
     all_frames = sum(len(fastodin.open(p).frames) for p in runs)
@@ -281,6 +289,7 @@ def test_projection_and_time_pushdown_skip_frames(tree):
 
 
 def test_time_window_of_polars_filters():
+    import polars as pl
     tw = fastodin.datasets.time_window
     c = pl.col("time")
     assert tw((c > 1.5) & (c < 3)) == (1.5, 3.0)

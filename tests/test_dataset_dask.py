@@ -3,6 +3,7 @@ time-window selection equal reading the files one by one with Archive.read; part
 workers; known divisions; a file changed after planning fails its partition."""
 from __future__ import annotations
 
+import importlib.util
 import logging
 
 import numpy as np
@@ -13,9 +14,9 @@ from fastodin.errors import FileChangedError
 
 import dataset_files as D
 
-dd = pytest.importorskip("dask.dataframe")
-distributed = pytest.importorskip("distributed")
-pytest.importorskip("pyarrow")
+# dask and distributed are imported by the tests, not at collection (a lighter pytest process)
+pytestmark = pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in ("dask", "distributed", "pyarrow")),
+                                reason="needs dask[dataframe], distributed and pyarrow (the test extra)")
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,8 @@ def _per_file(paths, channel, start=None, end=None):
 
 def test_counts_and_means_equal_archive_read_and_use_both_workers(client, files):
     from distributed import get_task_stream
+
+    import dask.dataframe as dd
 
     d, runs, _ = files
     ds = fastodin.dataset(d)
