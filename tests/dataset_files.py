@@ -3,7 +3,7 @@ and ODIN captures whose set has another definition.  Deterministic; times of fil
 from __future__ import annotations
 
 import os
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 
@@ -43,8 +43,10 @@ def write_runs(d: os.PathLike, n_files: int = 4, n_imu: int = N_IMU) -> List[str
     return paths
 
 
-def _capture(path: str, sims: List[Simulator], duration: float = 2.0) -> str:
+def _capture(path: str, sims: List[Simulator], duration: float = 2.0, tags: Optional[dict] = None) -> str:
     with fastodin.Writer(path) as w:
+        for k, v in (tags or {}).items():
+            w.set_tag(k, v)
         conv = OdinToFastPack(WriterSink(w))
         for sim in sims:
             conv.add_many(sim.packets(duration=duration))
@@ -52,10 +54,10 @@ def _capture(path: str, sims: List[Simulator], duration: float = 2.0) -> str:
     return path
 
 
-def write_odin(d: os.PathLike, n_files: int = 3) -> List[str]:
+def write_odin(d: os.PathLike, n_files: int = 3, tags: Optional[dict] = None) -> List[str]:
     """``odin{k}.fastpack.zst``: the default simulated device, file k starting at k*1000 s."""
     return [_capture(os.path.join(d, f"odin{k}.fastpack.zst"),
-                     [Simulator(seed=k, start_ticks=k * 1_000_000_000, identifier_interval=0.5)])
+                     [Simulator(seed=k, start_ticks=k * 1_000_000_000, identifier_interval=0.5)], tags=tags)
             for k in range(n_files)]
 
 

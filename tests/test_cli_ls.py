@@ -28,7 +28,7 @@ def test_ls_table_of_a_directory(rec):
     assert p.returncode == 0, p.err
     lines = p.out.splitlines()
     assert lines[0].split() == ["path", "channel", "records", "first", "s", "last", "s", "bytes", "kind"]
-    body = [l.split() for l in lines[1:-1]]
+    body = [line.split() for line in lines[1:-1]]
     assert [(b[0].rsplit("/", 1)[-1], b[1], b[2]) for b in body] == [
         (f"r{k}.fastpack.zst", c, n) for k in range(3) for c, n in (("imu", "50"), ("temp", "5"))]
     assert lines[-1] == "3 files, 6 channels, 165 records" and p.err == ""

@@ -19,9 +19,9 @@ from fastodin.errors import FileChangedError, SchemaMismatch, UsageError
 
 import dataset_files as D
 
-# the engines are imported by the tests that use them, not at collection (a lighter pytest process:
-# tests/hostile measures children forked from it)
-pytestmark = pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in ("pyarrow", "polars", "duckdb", "pandas")),
+# the engines are imported by the tests that use them, not at collection (a lighter pytest process)
+_ENGINES = ("pyarrow", "polars", "duckdb", "pandas")
+pytestmark = pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in _ENGINES),
                                 reason="needs pyarrow, polars, duckdb and pandas (the test extra)")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -363,3 +363,20 @@ sys.exit(main(["ls", {runs[0]!r}]))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "imu" in r.stdout and "120000" in r.stdout
+
+
+def test_the_readme_dataset_example_runs(tmp_path, monkeypatch):
+    import re
+
+    text = open(os.path.join(REPO, "README.md")).read().split("## Datasets", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    rec = tmp_path / "recordings"
+    rec.mkdir()
+    D.write_runs(rec, n_files=2, n_imu=5_000)
+    D.write_odin(rec, n_files=2, tags={"site": "lab"})
+    monkeypatch.chdir(tmp_path)
+    ns: dict = {}
+    exec(compile(code, "README.md", "exec"), ns)
+    assert ns["imu"].npartitions == 1 and list(ns["imu"].columns) == ["acc[0]", "acc[1]", "acc[2]"]
+    assert set(ns["ds"].catalog().path) == {"recordings/run1.fastpack.zst", "recordings/odin0.fastpack.zst",
+                                            "recordings/odin1.fastpack.zst"}

@@ -22,6 +22,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ..archive.reader import channel_matches, open_archive
 from ..errors import DataError, FastOdinError
+from ._schema import odin_set_id
 
 __all__ = ["ChannelInfo", "FileInfo", "Catalog", "build_catalog", "expand_paths", "FILE_SUFFIXES",
            "ROW_KEYS"]
@@ -84,8 +85,6 @@ def channel_kind(name: str, layout: Optional[Dict[str, Any]]) -> str:
     >>> channel_kind("odin/set/0x98A8", None), channel_kind("0", None), channel_kind("imu", {"fields": []})
     ('odin-set', 'metadata', 'layout')
     """
-    from ._schema import odin_set_id
-
     if name == "0":
         return "metadata"
     if layout is not None:
