@@ -380,3 +380,29 @@ def test_the_readme_dataset_example_runs(tmp_path, monkeypatch):
     assert ns["imu"].npartitions == 1 and list(ns["imu"].columns) == ["acc[0]", "acc[1]", "acc[2]"]
     assert set(ns["ds"].catalog().path) == {"recordings/run1.fastpack.zst", "recordings/odin0.fastpack.zst",
                                             "recordings/odin1.fastpack.zst"}
+
+
+def test_a_dask_partition_read_whole_or_in_chunks_is_the_same_and_bounded_in_memory(tree):
+    import tracemalloc
+
+    from fastodin.datasets import read_pandas
+
+    _d, runs, _ = tree
+    part = fastodin.dataset(runs).parts("imu")[1]
+    assert part.count == D.N_IMU and len(part.frames) > 3
+    read_pandas(part, columns=["x"])                           # imports and caches out of the measure
+    peaks = []
+    frames = []
+    for chunk in (part.nbytes, 1 << 20):                     # one Archive.read; a frame or so at a time
+        tracemalloc.start()
+        df = read_pandas(part, chunk_bytes=chunk)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        frames.append(df)
+    pd_testing = pytest.importorskip("pandas").testing
+    pd_testing.assert_frame_equal(frames[0], frames[1])
+    t, v = _read([runs[1]], "imu")
+    assert np.array_equal(frames[0].index.to_numpy(), t) and np.array_equal(frames[0]["acc[1]"].to_numpy(), v["acc"][:, 1])
+    assert max(peaks) <= 2 * part.nbytes, (peaks, part.nbytes)
+    w = read_pandas(part, columns=["n"], start=1010.0, end=1010.5, chunk_bytes=1 << 20)
+    assert list(w.columns) == ["n"] and len(w) == 500

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import FileChangedError
 from ._arrow import arrow_array, arrow_type
 from ._deps import need
-from ._parts import DEFAULT_CHUNK_BYTES, Part, divisions, read_chunks
+from ._parts import DEFAULT_PARTITION_BYTES, Part, divisions, read_chunks
 from ._schema import BINARY, STRING, Schema
 
 __all__ = ["read_pandas", "empty_frame", "to_dask"]
@@ -51,11 +51,22 @@ def empty_frame(schema: Schema, names: Sequence[str]) -> Any:
 
 
 def read_pandas(part: Part, columns: Optional[Sequence[str]] = None, start: Optional[float] = None,
-                end: Optional[float] = None, sort: bool = False, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> Any:
+                end: Optional[float] = None, sort: bool = False, chunk_bytes: int = DEFAULT_PARTITION_BYTES) -> Any:
     """One partition as a pandas DataFrame (index ``time``; ``columns`` None = all), records with
-    ``start <= time < end``; ``sort``: order rows by time (stable) when they are not already."""
+    ``start <= time < end``; ``sort``: order rows by time (stable) when they are not already.
+    A partition of at most ``chunk_bytes`` of frames is one ``Archive.read``; a bigger one is read
+    ``chunk_bytes`` at a time into columns allocated once."""
     names = part.schema.names if columns is None else [c for c in columns if c != "time"]
     types = dict(part.schema.signature())
+    if part.nbytes <= chunk_bytes:
+        # one read: its arrays are the columns, no second copy
+        for t, cols in read_chunks(part, names, start, end, chunk_bytes):
+            if t.shape[0] > part.count:
+                raise FileChangedError(f"{part.path}: {part.channel}: the frames hold more records than the index "
+                                       f"says ({part.count}); the file is not the one catalogued", path=part.path)
+            one = {n: (_objects(types[n], [arrow_array(types[n], cols[n])]) if types[n] in _OBJECTS else cols[n])
+                   for n in names}
+            return _sorted(_frame(t, one, names), t, sort)
     cap = part.count
     times = np.empty(cap, np.float64)
     fixed = {n: np.empty(cap, np.dtype(types[n])) for n in names if types[n] not in _OBJECTS}
@@ -75,9 +86,12 @@ def read_pandas(part: Part, columns: Optional[Sequence[str]] = None, start: Opti
     data: Dict[str, Any] = {n: arr[:k] for n, arr in fixed.items()}
     for n, lst in pieces.items():
         data[n] = _objects(types[n], lst)
-    df = _frame(times[:k], data, names)
-    if sort and k > 1 and not bool((times[1:k] >= times[:k - 1]).all()):
-        df = df.iloc[np.argsort(times[:k], kind="stable")]
+    return _sorted(_frame(times[:k], data, names), times[:k], sort)
+
+
+def _sorted(df: Any, times: np.ndarray, sort: bool) -> Any:
+    if sort and times.shape[0] > 1 and not bool((times[1:] >= times[:-1]).all()):
+        df = df.iloc[np.argsort(times, kind="stable")]
     return df
 
 
