@@ -17,14 +17,14 @@ N_TEMP = 3_000
 N_CAM = 30
 
 
-def write_runs(d: os.PathLike, n_files: int = 4, n_imu: int = N_IMU) -> List[str]:
+def write_runs(d: os.PathLike, n_files: int = 4, n_imu: int = N_IMU, overwrite: bool = False) -> List[str]:
     """``run{k}.fastpack.zst``: imu (layout, 1 kHz), temp (plain float64, 10 Hz), cam (6,000-byte
     raw payloads: frames of their own), a note channel of varying sizes; tag site lab/field, k."""
     paths = []
     for k in range(n_files):
         rng = np.random.default_rng(k)
         p = os.path.join(d, f"run{k}.fastpack.zst")
-        with fastodin.Writer(p) as w:
+        with fastodin.Writer(p, overwrite=overwrite) as w:
             w.set_tag("site", "lab" if k % 2 else "field")
             w.set_tag("k", k)
             a = np.zeros(n_imu, IMU)

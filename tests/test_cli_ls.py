@@ -5,11 +5,10 @@ import json
 
 import numpy as np
 import pytest
+from test_cli import fo, one_line_error
 
 import fastodin
 from fastodin.datasets import ROW_KEYS
-
-from test_cli import fo, one_line_error
 
 
 @pytest.fixture(scope="module")

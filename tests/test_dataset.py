@@ -11,13 +11,12 @@ import shutil
 import subprocess
 import sys
 
+import dataset_files as D
 import numpy as np
 import pytest
 
 import fastodin
 from fastodin.errors import FileChangedError, SchemaMismatch, UsageError
-
-import dataset_files as D
 
 # the engines are imported by the tests that use them, not at collection (a lighter pytest process)
 _ENGINES = ("pyarrow", "polars", "duckdb", "pandas")
@@ -128,9 +127,9 @@ def test_selection_by_channel_glob_time_window_and_tags(tree):
 # ---- Arrow, DuckDB, polars: the same values ---------------------------------------------------------
 
 def test_arrow_duckdb_polars_equal_archive_read(tree):
-    import pyarrow as pa
-    import polars as pl
     import duckdb
+    import polars as pl
+    import pyarrow as pa
     d, runs, _ = tree
     ds = fastodin.dataset(d)
     ref_t, ref_v = _read(runs, "imu")
@@ -157,8 +156,8 @@ def test_arrow_duckdb_polars_equal_archive_read(tree):
 
 
 def test_plain_raw_and_variable_size_channels(tree):
-    import pyarrow as pa
     import polars as pl
+    import pyarrow as pa
     d, runs, _ = tree
     ds = fastodin.dataset(d)
     t, v = _read(runs, "temp")
@@ -317,7 +316,7 @@ def test_arrow_stream_is_bounded_and_lazy(tree):
 def test_a_file_rewritten_after_the_catalog_is_an_error_not_a_wrong_answer(tmp_path):
     paths = D.write_runs(tmp_path, n_files=2, n_imu=20_000)
     ds = fastodin.dataset(paths)
-    D.write_runs(tmp_path, n_files=1, n_imu=21_000)            # run0 rewritten (other values, size)
+    D.write_runs(tmp_path, n_files=1, n_imu=21_000, overwrite=True)            # run0 rewritten (other values, size)
     with pytest.raises(FileChangedError, match="run0.fastpack.zst: changed since it was catalogued") as e:
         ds.to_arrow("imu").read_all()
     assert e.value.path == paths[0]

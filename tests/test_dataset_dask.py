@@ -6,13 +6,12 @@ from __future__ import annotations
 import importlib.util
 import logging
 
+import dataset_files as D
 import numpy as np
 import pytest
 
 import fastodin
 from fastodin.errors import FileChangedError
-
-import dataset_files as D
 
 # dask and distributed are imported by the tests, not at collection (a lighter pytest process)
 pytestmark = pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in ("dask", "distributed", "pyarrow")),
@@ -47,9 +46,8 @@ def _per_file(paths, channel, start=None, end=None):
 
 
 def test_counts_and_means_equal_archive_read_and_use_both_workers(client, files):
-    from distributed import get_task_stream
-
     import dask.dataframe as dd
+    from distributed import get_task_stream
 
     d, runs, _ = files
     ds = fastodin.dataset(d)
@@ -115,7 +113,7 @@ def test_a_file_changed_after_planning_fails_its_partition(client, tmp_path):
     paths = D.write_runs(tmp_path, n_files=2, n_imu=20_000)
     ddf = fastodin.dataset(paths).to_dask("imu")
     assert ddf.npartitions == 2
-    D.write_runs(tmp_path, n_files=1, n_imu=20_001)           # run0 rewritten under the plan
+    D.write_runs(tmp_path, n_files=1, n_imu=20_001, overwrite=True)           # run0 rewritten under the plan
     with pytest.raises(FileChangedError, match="run0.fastpack.zst: changed since it was catalogued"):
         ddf["x"].sum().compute()
     ok = ddf.partitions[1].compute()                           # the other file's partition still reads

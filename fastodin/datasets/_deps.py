@@ -2,10 +2,11 @@
 
 >>> need("json", "arrow", "a test").__name__
 'json'
->>> need("no_such_module_xyz", "arrow", "an Arrow stream")
-Traceback (most recent call last):
-...
-fastodin.errors.MissingDependency: an Arrow stream needs the optional package 'no_such_module_xyz': pip install 'fastodin[arrow]'
+>>> try:
+...     need("no_such_module_xyz", "arrow", "an Arrow stream")
+... except ImportError as e:
+...     print(e.extra, str(e).split(": ", 1)[1])
+arrow pip install 'fastodin[arrow]'
 """
 from __future__ import annotations
 

@@ -70,9 +70,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--keep", metavar="DIR", help="generate into / reuse DIR instead of a temporary directory")
     args = ap.parse_args()
-    import fastodin
     from distributed import Client, LocalCluster, get_task_stream
 
+    import fastodin
     from fastodin.datasets import read_pandas
 
     d = args.keep or tempfile.mkdtemp(prefix="bench_dataset")
