@@ -79,3 +79,22 @@ def test_a_typed_read_of_an_empty_window_is_an_empty_typed_array(tmp_path):
         assert t.shape == (0,) and v.dtype == np.float64 and v.shape == (0,)
         t, s = ar.read("s", frames=[])
         assert t.shape == (0,) and s.dtype == dt
+
+
+def test_a_typed_odin_set_read_over_frames_is_those_frames_rows(tmp_path):
+    from fastodin.odin import OdinToFastPack, Simulator, WriterSink
+
+    path = tmp_path / "o.fastpack.zst"
+    with fastodin.Writer(path) as w:
+        conv = OdinToFastPack(WriterSink(w))
+        conv.add_many(Simulator(seed=3).packets(duration=30.0))
+        conv.close()
+    with fastodin.open(path) as ar:
+        t, v = ar.read(0xB5A6)
+        assert v.dtype.names is not None
+        fr = [e.frame_no for e in ar.frames if ar.ids["odin/set/0xB5A6"] in e.channels]
+        assert len(fr) > 2
+        parts = [ar.read(0xB5A6, frames=[k]) for k in fr]
+    assert np.array_equal(np.concatenate([p[0] for p in parts]), t)
+    for f in ("timestamp", "sequence", "imu.accel", "imu.time_us"):
+        assert np.array_equal(np.concatenate([p[1][f] for p in parts]), v[f]), f

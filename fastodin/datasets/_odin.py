@@ -5,9 +5,11 @@ are learned (identifier packets, type descriptors, the definitions a recording s
 id-0 metadata) -- with the file's id-0 metadata, the set's identifier packets and type
 descriptors up to its first DATA record, and that record.  So a dataset types each DATA packet
 exactly as ``decode`` does, and decompresses only the frames that hold those records (typically
-the first and the last, not the data in between).  Partitions then view each packet with the
-returned dtype; when ``Archive.read`` returns typed ODIN sets itself, :class:`Schema` takes its
-structured values as they are and only this probe remains (for the columns up front).
+the first and the last, not the data in between).  Partitions then read the packets
+(``Archive.read(..., dtype="u1", frames=...)``) and view them with the returned dtype: a typed
+``Archive.read`` of a set looks its definitions up again on every call (every frame with identifier
+packets up to the window's end), which a partition of a long capture must not pay.  The values
+equal those of a typed ``Archive.read`` (tested); :class:`Schema` takes either.
 
 >>> import fastodin, os, tempfile
 >>> from fastodin.odin import Simulator, OdinToFastPack, WriterSink

@@ -178,9 +178,12 @@ def read_chunks(part: Part, columns: Optional[Sequence[str]] = None, start: Opti
         try:
             _check_frames(part, ar)
             where = f"{part.path}: {part.channel}"
+            raw = np.uint8 if part.schema.kind == "odin-set" else None
             for group in _groups(part, chunk_bytes):
                 try:
-                    t, v = ar.read(part.read_key, start, end, frames=group)
+                    # an ODIN set is read as its packets, typed by the definition found once for the
+                    # file (a typed Archive.read would look its definitions up again per partition)
+                    t, v = ar.read(part.read_key, start, end, dtype=raw, frames=group)
                     cols = part.schema.columns_of(v, columns, where)
                 except DataError as e:
                     _check_file(part, "while it was read")
