@@ -6,6 +6,8 @@
   LocalCluster of 2 worker processes (1 thread each): ``ds.to_dask("imu")["x"].mean().compute()``
   against the engine's own floor, the same per-file ``Archive.read`` calls submitted by hand with
   ``client.map`` and summed.  Target: our speed >= 0.8 x the floor's; partitions on both workers.
+  Also shown: a naive ``dd.from_map`` of those same reads (dask's own cost, without our catalog,
+  checks and typing), to tell our partitioning's cost from dask DataFrame's.
 * memory: each partition's peak traced memory (tracemalloc: numpy and bytes allocations) while
   ``read_pandas`` builds it, against the decompressed size of its frames.  Target: <= 2 x.
 
@@ -61,6 +63,17 @@ def file_sum(path: str) -> Tuple[float, int]:
     return float(v["x"].sum()), int(v.shape[0])
 
 
+def file_frame(path: str) -> object:
+    """A naive from_map partition: the same Archive.read, as a pandas frame (dask's own cost)."""
+    import pandas as pd
+
+    import fastodin
+
+    with fastodin.open(path) as ar:
+        t, v = ar.read("imu")
+    return pd.DataFrame({"x": v["x"]}, index=pd.Index(t, name="time"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=1000, help="archives of the catalog case")
@@ -106,17 +119,27 @@ def main() -> None:
             def ours() -> float:
                 return float(ds.to_dask("imu")["x"].mean().compute())
 
+            import dask.dataframe as dd
+
+            def naive() -> float:
+                return float(dd.from_map(file_frame, paths)["x"].mean().compute())
+
             floor()
             ours()                                  # warm: workers import pandas and dask.dataframe once
+            naive()
             tf: List[float] = []
             to: List[float] = []
-            for _ in range(args.repeat):            # interleaved: the machine's load hits both alike
+            tn: List[float] = []
+            for _ in range(args.repeat):            # interleaved: the machine's load hits all alike
                 a, m_floor = timed(floor, 1)
                 b, m_ours = timed(ours, 1)
+                c, _m = timed(naive, 1)
                 tf.append(a)
                 to.append(b)
+                tn.append(c)
             t_floor, t_ours = statistics.median(tf), statistics.median(to)
             pair = statistics.median(a / b for a, b in zip(tf, to))   # each run's floor/ours, paired
+            pair_naive = statistics.median(c / b for b, c in zip(to, tn))
             with get_task_stream(client) as ts:
                 ours()
             workers = {t["worker"] for t in ts.data if "fastodin-read" in str(t["key"])}
@@ -143,6 +166,9 @@ def main() -> None:
               f"{'client.map floor ' + format(t_floor, '.2f') + 's':>22} {pair:7.2f}x  >= 0.8x "
               f"({'ok' if pair >= 0.8 else 'MISSED'}; paired median; {total / t_ours / 1e6:.1f} M rec/s, "
               f"{len(parts)} partitions on {len(workers)} workers)")
+        print(f"{'  (dask itself: naive from_map)':34} {statistics.median(tn):9.2f}s "
+              f"{'ours vs naive from_map':>22} {pair_naive:7.2f}x  (the same reads as a dask DataFrame, "
+              f"no catalog or checks: what dask's own mean costs over the floor)")
         print(f"{'partition peak / its frames':34} {max(ratios):9.2f}x {'':>22} {'':>8}  <= 2x "
               f"({'ok' if max(ratios) <= 2 else 'MISSED'}; median {statistics.median(ratios):.2f}x, "
               f"{parts[0].nbytes / 1e6:.0f} MB frames each)")
