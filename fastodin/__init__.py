@@ -16,6 +16,7 @@ from .archive import Archive, Layout, Stream, Writer, recover
 from .archive import open_archive as open
 from .codec import Decoder, Encoder, Record, decode, encode
 from .columns import channel_array, decode_columns, encode_columns
+from .datasets import dataset
 from .errors import (
     ChecksumError,
     CorruptFrameError,
@@ -43,6 +44,7 @@ __all__ = [
     "Archive",
     "open",
     "recover",
+    "dataset",
     "odin",
     "jpack",
     "decode_columns",

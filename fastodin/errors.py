@@ -35,6 +35,8 @@ __all__ = [
     "OutputExistsError",
     "ArchiveLockedError",
     "NotSeekableError",
+    "FileChangedError",
+    "SchemaMismatch",
 ]
 
 
@@ -198,3 +200,30 @@ class MissingDependency(FastOdinError, ImportError):
         super().__init__(message)
         self.package = package
         self.extra = extra
+
+
+class FileChangedError(DataError):
+    """A file changed after a dataset catalogued it, or while a partition read it: the partition
+    fails rather than give a wrong answer.  ``path`` names the file.
+
+    >>> FileChangedError("x.zst: size 10 -> 12", path="x.zst").path
+    'x.zst'
+    """
+
+    def __init__(self, message: str, *, path: str = "", **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.path = path
+
+
+class SchemaMismatch(DataError):
+    """The files of a dataset hold one channel with different columns (layouts, ODIN set
+    definitions): they cannot be one table.  ``channel``; ``schemas``: each distinct schema (text)
+    -> the files that have it.
+
+    >>> SchemaMismatch("differ", channel="imu", schemas={"a:<f8": ["x.zst"]}).schemas["a:<f8"]
+    ['x.zst']
+    """
+
+    def __init__(self, message: str, *, channel: Any = None, schemas: Any = None) -> None:
+        super().__init__(message, channel=channel)
+        self.schemas = dict(schemas or {})

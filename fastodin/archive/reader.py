@@ -47,7 +47,7 @@ from .layout import Layout
 from .seekable import (INDEX_MAGIC, SEEKABLE_FOOTER_MAGIC, ZSTD_MAGIC, is_skippable, parse_footer,
                        parse_seek_table, seek_table_size, zstd_frame_header, zstd_frame_size)
 
-__all__ = ["open_archive", "Archive", "DEFAULT_MAX_FRAME_SIZE", "Damage"]
+__all__ = ["open_archive", "Archive", "DEFAULT_MAX_FRAME_SIZE", "Damage", "channel_matches"]
 
 #: Largest decompressed zstd frame accepted: a header, index entry or seek table claiming more,
 #: or a frame without declared size decompressing to more, is a LimitError.
@@ -396,6 +396,18 @@ def check_random_access(path: str) -> None:
             os.close(fd)
 
 
+def channel_matches(name: str, pattern: str) -> bool:
+    """Does channel ``name`` match selector ``pattern`` (a name or glob) as :meth:`Archive.channel_ids`
+    decides (for callers that hold channel names without an open archive, e.g. a dataset catalog).
+
+    >>> channel_matches("odin/set/0x98A8", "odin/set/0x98a8"), channel_matches("imu", "i*")
+    (True, True)
+    >>> channel_matches("imu", "IMU")
+    False
+    """
+    return _name_matches(name, pattern)
+
+
 def _pread(fd: int, n: int, off: int) -> bytes:
     if hasattr(os, "pread"):
         return os.pread(fd, n, off)
@@ -413,7 +425,9 @@ class Archive:
     (reader id -> channel name; in a raw file an id that a namespace reset re-bound to another
     name also has a virtual reader id ``(k << 32) | id``), ``ids`` (name -> its first id), ``tags`` (file tags), ``streams`` (stream definitions), ``layouts``
     (channel name -> :class:`Layout`), ``damage`` (unusable regions found while opening),
-    ``container`` (``"jpack"`` when the stream was decoded from a JPack tree, else None).
+    ``container`` (``"jpack"`` when the stream was decoded from a JPack tree, else None),
+    ``frames_decompressed`` (data frames this reader has decompressed so far: 0 after opening a
+    complete archive, whose index is read from its tail).
     """
 
     def __init__(self, path: Union[str, "os.PathLike[str]"], *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
@@ -426,6 +440,8 @@ class Archive:
         # O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused just after)
         self._fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
         self._tls = threading.local()   # one zstd decompressor per thread (they are not thread-safe)
+        self.frames_decompressed = 0
+        self._count_lock = threading.Lock()
         self._raw: Optional[Any] = None
         self.frames: List[FrameEntry] = []
         self.names: Dict[int, str] = {}
@@ -1311,6 +1327,8 @@ class Archive:
             return self._raw[e.data_offset:e.data_offset + e.decompressed_size]
         if self._fd < 0:
             raise UsageError("archive is closed")
+        with self._count_lock:
+            self.frames_decompressed += 1
         if e.lead is not None:
             return self._segment_data(e)
         raw = _pread(self._fd, e.compressed_size, e.data_offset)
@@ -1501,19 +1519,28 @@ class Archive:
         more = self._name_more.get(name)
         return (cid,) if more is None else more.values()
 
-    def _frames_for(self, ids: Optional[set], start: Optional[float], end: Optional[float]) -> List[FrameEntry]:
-        """Frames holding records of ``ids`` (None: any) that may lie in ``[start, end)``.  An
-        open bound prunes nothing (records at +-inf and NaN included); a channel whose time
-        stats are NaN (only NaN times) is never pruned."""
+    def _frames_for(self, ids: Optional[set], start: Optional[float], end: Optional[float],
+                    among: Optional[Iterable[int]] = None) -> List[FrameEntry]:
+        """Frames holding records of ``ids`` (None: any) that may lie in ``[start, end)``, among
+        frame numbers ``among`` (None: every frame).  An open bound prunes nothing (records at
+        +-inf and NaN included); a channel whose time stats are NaN (only NaN times) is never pruned."""
         out = []
+        pool = self.frames
+        if among is not None:
+            nf = len(pool)
+            got = sorted(set(int(k) for k in among))
+            bad = [k for k in got[:1] + got[-1:] if not 0 <= k < nf]
+            if bad:
+                raise UsageError(f"frames: {self.path} has frames 0..{nf - 1}, not {bad[0]}")
+            pool = [pool[k] for k in got]
         if start is None and end is None:
-            for e in self.frames:
+            for e in pool:
                 chans = e.channels
                 if chans and (ids is None or (any(c in ids for c in chans) if len(ids) > len(chans)
                                               else any(cid in chans for cid in ids))):
                     out.append(e)
             return out
-        for e in self.frames:
+        for e in pool:
             chans = e.channels
             if ids is None:
                 sel: Iterable[Tuple[int, int, float, float]] = chans.values()
@@ -1690,7 +1717,7 @@ class Archive:
         return t, tab
 
     def read(self, channel: Union[str, int], start: Optional[float] = None, end: Optional[float] = None,
-             dtype: Any = None) -> Tuple[np.ndarray, Any]:
+             dtype: Any = None, *, frames: Optional[Iterable[int]] = None) -> Tuple[np.ndarray, Any]:
         """``(times, values)`` of one channel with ``start <= time < end`` as numpy arrays.
 
         ``values`` is typed by the channel's layout (a structured array, or the plain array given
@@ -1698,7 +1725,8 @@ class Archive:
         array of bytes when sizes differ).  An ODIN set (``"odin/set/0x98A8"``, ``"0x98A8"`` or
         ``0x98A8``) is decoded as :func:`fastodin.odin.decode` does: a structured array with
         ``timestamp``, ``ticks``, ``time``, ``sequence`` and one field per entry (``read_set``
-        gives the SetTable).  An empty selection is an empty array of the same dtype.
+        gives the SetTable).  An empty selection is an empty array of the same dtype.  ``frames``: read only these frame
+        numbers (positions in ``frames``, e.g. a ``range``; a dataset partition), None = all.
         """
         sid = self._odin_set(channel)
         if sid is not None:
@@ -1707,7 +1735,7 @@ class Archive:
             if dtype is None:
                 from ..odin.decode import decode_archive_set
 
-                t, tab = decode_archive_set(self, sid, start, end)
+                t, tab = decode_archive_set(self, sid, start, end, frames=frames)
                 if tab is not None:
                     return t, tab.to_numpy()
             channel = set_channel(sid)       # untyped (no definition) or an explicit dtype: the packets
@@ -1718,7 +1746,7 @@ class Archive:
         chunks: List[np.ndarray] = []
         objs: List[Any] = []
         width = -1
-        for e, data in self._frames_data(self._frames_for(ids, start, end)):
+        for e, data in self._frames_data(self._frames_for(ids, start, end, frames)):
             t, i, o, n = self.frame_columns(e, data)
             m = self._mask(t, i, ids, start, end)
             t, o, n = t[m], o[m], n[m]
@@ -1755,7 +1783,7 @@ class Archive:
         raw = np.concatenate(chunks) if chunks else np.empty((0, width), np.uint8)
         if target is None and layout is not None and layout.fixed:
             target = layout.dtype
-            if raw.shape[1] != target.itemsize:
+            if raw.shape[0] and raw.shape[1] != target.itemsize:   # (no records: an empty typed array)
                 raise DataError(f"channel {name!r}: payloads of {raw.shape[1]} bytes, its layout says "
                                 f"{target.itemsize}; read it with dtype=... or as raw bytes", channel=name)
             arr = raw.reshape(-1).view(target) if raw.size else np.empty(0, target)

@@ -591,13 +591,15 @@ def definition_channels(ar: Any, set_ids: Any) -> List[str]:
 
 
 def decode_archive_set(ar: Any, set_id: int, start: Optional[float] = None, end: Optional[float] = None,
-                       odin_db: "OdinDB | str | dict | None" = None) -> Tuple[np.ndarray, Optional[SetTable]]:
+                       odin_db: "OdinDB | str | dict | None" = None, *,
+                       frames: Optional[Any] = None) -> Tuple[np.ndarray, Optional[SetTable]]:
     """``(record times, SetTable)`` of the DATA records of one set of an open archive with
     ``start <= time < end``, decoded exactly as :func:`decode` decodes those records together with
     what the set needs (its identifier packets, the type descriptors and the id-0 metadata
     recorded before ``end``).  The table is None when no definition types the set (read the raw
     packets then); a layout change inside the selection is a :class:`~fastodin.errors.OdinError`.
-    Only the selected frames are read; the rows are gathered in one pass.
+    Only the selected frames are read (``frames``: only DATA records of these frame numbers, as
+    ``Archive.read``); the rows are gathered in one pass.
 
     >>> import fastodin, os, tempfile
     >>> from fastodin.odin import Simulator
@@ -616,7 +618,7 @@ def decode_archive_set(ar: Any, set_id: int, start: Optional[float] = None, end:
 
     if set_channel(set_id) not in ar.ids:
         raise UsageError(f"no ODIN set 0x{set_id:04X} in this recording")
-    t, rows = ar.read(set_channel(set_id), start, end, dtype=np.uint8)   # raw packets, by frame
+    t, rows = ar.read(set_channel(set_id), start, end, dtype=np.uint8, frames=frames)   # raw packets, by frame
     stored = StoredDefinitions()
     pk: List[bytes] = []
     for k, r in enumerate(ar.records(channels=definition_channels(ar, [set_id]) + [0], end=end)):
