@@ -1,0 +1,102 @@
+"""Drive a real headless Chromium (Debian ``chromium`` + ``chromium-driver``) with selenium: the
+viewer's browser test, the README screenshot and the bench's first-paint figure use this helper.
+
+Chromium starts with a fresh profile and every background service off (this machine's network
+is closed: without ``--disable-background-networking`` and friends its connections fail slowly).
+:class:`BrowserUnavailable` says what is missing when it cannot start.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from typing import Any, Optional
+
+CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage", "--disable-extensions", "--hide-scrollbars",
+                  "--force-device-scale-factor=1"]
+INSTALL_HINT = ("install the Debian packages chromium and chromium-driver (apt-get install -y chromium "
+                "chromium-driver) and selenium (pip install -e '.[test]'); .ci/run installs both")
+
+
+class BrowserUnavailable(RuntimeError):
+    """No headless Chromium can be driven here (the message says why and how to install one)."""
+
+
+def _find(*names: str) -> Optional[str]:
+    for n in names:
+        p = shutil.which(n) or (n if os.path.isabs(n) and os.access(n, os.X_OK) else None)
+        if p:
+            return p
+    return None
+
+
+class Browser:
+    """A headless Chromium window of ``width`` x ``height`` CSS pixels (a context manager)."""
+
+    def __init__(self, width: int = 1400, height: int = 900) -> None:
+        try:
+            from selenium import webdriver
+            from selenium.webdriver.chrome.options import Options
+            from selenium.webdriver.chrome.service import Service
+        except ImportError:
+            raise BrowserUnavailable(f"selenium is not installed: {INSTALL_HINT}") from None
+        binary = _find("chromium", "chromium-browser", "/usr/bin/chromium")
+        driver = _find("chromedriver", "/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
+        if binary is None or driver is None:
+            missing = "chromium" if binary is None else "chromedriver"
+            raise BrowserUnavailable(f"no {missing} on PATH: {INSTALL_HINT}")
+        self.profile = tempfile.mkdtemp(prefix="fastodin-chromium-")
+        opts = Options()
+        opts.binary_location = binary
+        for a in CHROMIUM_FLAGS + [f"--user-data-dir={self.profile}", f"--window-size={width},{height}"]:
+            opts.add_argument(a)
+        try:
+            self.driver = webdriver.Chrome(service=Service(driver), options=opts)
+        except Exception as exc:  # noqa: BLE001 - the reason goes into the skip message
+            shutil.rmtree(self.profile, ignore_errors=True)
+            raise BrowserUnavailable(f"chromium did not start ({type(exc).__name__}: "
+                                     f"{' '.join(str(exc).split())[:300]})") from None
+        self.driver.set_script_timeout(60)
+        self.driver.set_page_load_timeout(60)
+
+    def __enter__(self) -> "Browser":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.quit()
+
+    def quit(self) -> None:
+        try:
+            self.driver.quit()
+        finally:
+            shutil.rmtree(self.profile, ignore_errors=True)
+
+    def get(self, url: str) -> None:
+        self.driver.get(url)
+
+    def script(self, js: str, *args: Any) -> Any:
+        return self.driver.execute_script(js, *args)
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait until the page has no fetch pending or scheduled and every series holds data."""
+        end = time.monotonic() + timeout
+        js = ("const s = window.fastodinView; if (!s || !s.ready) return false;"
+              "return s.busy() === 0 && s.plots.every(p => p.error || p.series.every(x => x.data));")
+        stable = 0
+        while time.monotonic() < end:
+            if self.script(js):
+                stable += 1
+                if stable >= 3:
+                    return
+            else:
+                stable = 0
+            time.sleep(0.05)
+        state = self.script("const s = window.fastodinView; return s ? {busy: s.busy(), errors: s.errors, "
+                            "ready: s.ready} : null")
+        raise TimeoutError(f"the page did not settle in {timeout} s: {state}")
+
+    def screenshot(self, path: str) -> None:
+        self.driver.save_screenshot(path)
