@@ -80,11 +80,12 @@ class Browser:
     def script(self, js: str, *args: Any) -> Any:
         return self.driver.execute_script(js, *args)
 
-    def wait_idle(self, timeout: float = 30.0) -> None:
-        """Wait until the page has no fetch pending or scheduled and every series holds data."""
+    def wait_idle(self, timeout: float = 30.0, plots: int = 0) -> None:
+        """Wait until the page shows at least ``plots`` plots, has no fetch pending or scheduled and
+        every series holds data."""
         end = time.monotonic() + timeout
-        js = ("const s = window.fastodinView; if (!s || !s.ready) return false;"
-              "return s.busy() === 0 && s.plots.every(p => p.error || p.series.every(x => x.data));")
+        js = ("const s = window.fastodinView; if (!s || !s.ready || s.plots.length < %d) return false;"
+              "return s.busy() === 0 && s.plots.every(p => p.error || p.series.every(x => x.data));" % plots)
         stable = 0
         while time.monotonic() < end:
             if self.script(js):
@@ -100,3 +101,64 @@ class Browser:
 
     def screenshot(self, path: str) -> None:
         self.driver.save_screenshot(path)
+
+
+#: What the README screenshot shows: (channel, field, into the last plot?).
+SCREENSHOT_SERIES = [("odin/set/0xB5A6", "imu.accel.x", False), ("odin/set/0xB5A6", "imu.accel.y", True),
+                     ("odin/set/0x98A8", "sensors.temperature", False), ("odin/set/0x9D05", "power.voltage_mv", False)]
+
+
+def page_screenshot(b: Browser, url: str, out: str) -> None:
+    """The README screenshot: the demo's page with a few plots and the info panel, as ``out`` (PNG)."""
+    b.get(url)
+    b.wait_idle()
+    for ch, field, into in SCREENSHOT_SERIES:
+        b.script("window.fastodinView.addSeries(arguments[0], arguments[1], arguments[2])", ch, field, into)
+    b.wait_idle(plots=3)
+    b.script("document.getElementById('toggle-info').click()")
+    time.sleep(0.5)
+    b.wait_idle()
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    b.screenshot(out)
+
+
+def main(argv: Any = None) -> int:
+    """``python tests/view_browser.py OUT.png``: make the README screenshot of the demo."""
+    import argparse
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from fastodin.cli.demo import odin_demo
+    from fastodin.view.dataset import ViewSet
+    from fastodin.view.server import ViewServer
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out", help="PNG to write (spec/img/view.png for the README)")
+    args = ap.parse_args(argv)
+    d = tempfile.mkdtemp(prefix="fastodin-shot-")
+    path = os.path.join(d, "demo.fastpack.zst")
+    with open(os.devnull, "w") as devnull:
+        odin_demo(path, seconds=4.0, out=devnull)
+    from fastodin.cli.info import info_dict
+
+    srv = ViewServer(ViewSet([path], cache_dir=False, info=info_dict), port=0)
+    srv.start()
+    try:
+        with Browser(width=1280, height=800) as b:
+            page_screenshot(b, srv.url, args.out)
+    finally:
+        srv.stop()
+        shutil.rmtree(d, ignore_errors=True)
+    try:    # keep the committed PNG small: 64 colours (Pillow, when installed)
+        from PIL import Image
+
+        im = Image.open(args.out).convert("RGB")
+        im.quantize(colors=64, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(args.out, optimize=True)
+    except ImportError:
+        pass
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -56,7 +56,8 @@ def get_json(srv: ViewServer, path: str, **params: Any) -> Tuple[int, Any]:
 def series(srv: ViewServer, channel: str, field: str, start: Optional[float] = None, end: Optional[float] = None,
            points: Optional[int] = None) -> Dict[str, Any]:
     status, j = get_json(srv, "/api/series", channel=channel, field=field,
-                         start=None if start is None else repr(start), end=None if end is None else repr(end),
+                         start=None if start is None else repr(float(start)),
+                         end=None if end is None else repr(float(end)),
                          points=points)
     assert status == 200, j
     return j

@@ -1949,7 +1949,8 @@ class Archive:
             want = {e.frame_no for e in frames}
             sel = [e for e in sel if e.frame_no in want]
         for e, data in self._frames_data(sel):
-            t, i, o, n = self.frame_columns(e, data)
+            fast = self._uniform_columns(e, data) if e.remap is None else None    # as frame_columns
+            t, i, o, n = fast if fast is not None else self.frame_columns(e, data)
             m = self._mask(t, i, None, start, end)
             if m is not None:
                 t, i, o, n = t[m], i[m], o[m], n[m]
@@ -1958,15 +1959,36 @@ class Archive:
                 if ids is None or cid in ids:
                     groups.setdefault(self.names.get(cid, "0" if cid == 0 else f"#{cid}"), []).append(cid)
             out: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
+            runs: Optional[Dict[int, List[Tuple[int, int]]]] = None
+            if len(e.channels) > 1 and t.shape[0]:
+                # channels written in batches lie in a few runs: find them in one pass
+                cut = np.flatnonzero(i[1:] != i[:-1]) + 1
+                if cut.shape[0] < 256:
+                    bounds = [0] + cut.tolist() + [t.shape[0]]
+                    runs = {}
+                    for a, b, cid in zip(bounds[:-1], bounds[1:], i[bounds[:-1]].tolist()):
+                        runs.setdefault(cid, []).append((a, b))
             for name, gids in groups.items():
+                spans = None if runs is None else sorted(r for g in gids for r in runs.get(g, ()))
                 if len(groups) == 1 and len(e.channels) == len(gids):
                     ct, co, cn = t, o, n
+                elif spans is not None and len(spans) == 1:
+                    a, b = spans[0]
+                    ct, co, cn = t[a:b], o[a:b], n[a:b]
+                    if fast is not None and m is None and b > a:
+                        # one size, evenly spaced (the fast path checked every header): a view
+                        L = int(cn[0])
+                        st = int(co[1] - co[0]) if b - a > 1 else L + (-L & 7) + 16
+                        base = np.frombuffer(data, np.uint8)
+                        out[name] = (ct, np.lib.stride_tricks.as_strided(base[int(co[0]):], shape=(b - a, L),
+                                                                         strides=(st, 1), writeable=False))
+                        continue
                 else:
-                    w = np.flatnonzero(i == gids[0]) if len(gids) == 1 else np.flatnonzero(np.isin(i, gids))
-                    if w.shape[0] and int(w[-1]) - int(w[0]) + 1 == w.shape[0]:   # one run: slices
-                        ct, co, cn = t[w[0]:w[-1] + 1], o[w[0]:w[-1] + 1], n[w[0]:w[-1] + 1]
+                    if spans is not None:
+                        w = np.concatenate([np.arange(a, b) for a, b in spans]) if spans else np.empty(0, np.int64)
                     else:
-                        ct, co, cn = t[w], o[w], n[w]
+                        w = np.flatnonzero(i == gids[0]) if len(gids) == 1 else np.flatnonzero(np.isin(i, gids))
+                    ct, co, cn = t[w], o[w], n[w]
                 k = ct.shape[0]
                 if not k:
                     continue

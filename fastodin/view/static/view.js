@@ -17,7 +17,7 @@
     events: [], eventsTruncated: false,
     generation: -1, ready: false,
     pending: 0, fetchSeq: 0, draws: 0, firstPaint: null, errors: [],
-    follow: false, timeAxis: false,
+    follow: false, timeAxis: false, wanted: [],
   };
 
   const $ = (sel) => document.querySelector(sel);
@@ -416,6 +416,20 @@
     history.replaceState(null, "", qs ? "?" + qs : location.pathname);
   }
 
+  // deep-linked series whose channel (or field) is not in the file yet (a file being recorded):
+  // plotted as soon as a look at the file shows them
+  function addWanted() {
+    const still = [];
+    for (const [ch, f] of S.wanted) {
+      const c = S.byName.get(ch);
+      const field = f !== undefined ? f : (c && c.fields.length ? c.fields[0].name : undefined);
+      if (c && field !== undefined && c.fields.some((x) => x.name === field)) addSeries(ch, field, false);
+      else still.push([ch, f]);
+    }
+    S.wanted = still;
+    $("#status").textContent = still.length ? "waiting for " + still.map((x) => x[0] + (x[1] ? " " + x[1] : "")).join(", ") : "";
+  }
+
   // ---- live -----------------------------------------------------------------------------------
   async function poll() {
     try {
@@ -427,9 +441,10 @@
         const first = !S.ready;
         S.ready = true;
         S.generation = st.generation;
-        $("#status").textContent = "";
+        if (!S.wanted.length) $("#status").textContent = "";
         const oldEnd = S.span ? S.span[1] : null;
         await loadChannels();
+        if (S.wanted.length) addWanted();
         if (S.follow && S.window && S.span && oldEnd !== null && S.span[1] > oldEnd) {
           const w = S.window[1] - S.window[0];
           S.window = [S.span[1] - w * 0.98, S.span[1] + w * 0.02];
@@ -506,15 +521,22 @@
     e.preventDefault();
   }
 
+  function resized() {
+    for (const p of S.plots) if (p.u) p.u.setSize({ width: width(p), height: HEIGHT });
+    scheduleFetch();
+  }
+
   async function start() {
     $("#reset").addEventListener("click", resetWindow);
-    $("#toggle-info").addEventListener("click", () => { const i = $("#info"); i.hidden = !i.hidden; if (!i.hidden) loadInfo(); });
+    $("#toggle-info").addEventListener("click", () => {
+      const i = $("#info");
+      i.hidden = !i.hidden;
+      if (!i.hidden) loadInfo();
+      resized();
+    });
     $("#follow").addEventListener("change", (e) => { S.follow = e.target.checked; });
     document.addEventListener("keydown", keys);
-    window.addEventListener("resize", () => {
-      for (const p of S.plots) if (p.u) p.u.setSize({ width: width(p), height: HEIGHT });
-      scheduleFetch();
-    });
+    window.addEventListener("resize", resized);
     try {
       await loadChannels();
     } catch (err) {
@@ -528,11 +550,8 @@
     else if (isFinite(a) && S.span) S.window = [a, S.span[1]];
     else if (isFinite(b) && S.span) S.window = [S.span[0], b];
     showWindow();
-    for (let i = 0; i < chs.length; i++) {
-      const field = fs[i] !== undefined ? fs[i] : (S.byName.get(chs[i]) || { fields: [] }).fields.map((f) => f.name)[0];
-      if (field === undefined) { showError("no plottable field in " + chs[i]); continue; }
-      addSeries(chs[i], field, false);
-    }
+    for (let i = 0; i < chs.length; i++) S.wanted.push([chs[i], fs[i]]);
+    addWanted();
     fetchEvents();
     poll();
   }
