@@ -23,7 +23,7 @@ NAME = "view"
 HELP = "look at recordings in the browser: channel tree, zoomable plots, events, info (local web viewer)"
 EXAMPLE = ("fastodin view demo.fastpack.zst\n"
            "fastodin view run1.fastpack.zst run2.fastpack.zst --port 8800 --no-browser\n"
-           "# then open http://127.0.0.1:8765/?channel=odin/set/0x98A8&field=imu.accel.x")
+           "# then open http://127.0.0.1:8780/?channel=odin/set/0x98A8&field=imu.accel.x")
 
 
 def add_arguments(p: Any) -> None:

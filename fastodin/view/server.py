@@ -36,7 +36,7 @@ from .dataset import DEFAULT_POINTS, MAX_POINTS, ViewRequestError, ViewSet
 
 __all__ = ["ViewServer", "STATIC_FILES", "DEFAULT_PORT", "host_allowed", "series_json"]
 
-DEFAULT_PORT = 8765
+DEFAULT_PORT = 8780   # not 8765: the Foxglove WebSocket convention (record/replay --foxglove)
 #: The page and its assets: URL path -> (package file, content type).  Nothing else is served.
 STATIC_FILES: Dict[str, Tuple[str, str]] = {
     "/": ("index.html", "text/html; charset=utf-8"),
