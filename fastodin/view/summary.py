@@ -97,7 +97,10 @@ def block_stats(v: np.ndarray, missing: Optional[np.ndarray], nb: int, size: int
     """
     if v.dtype.kind == "b":
         v = v.view(np.int8) if v.dtype.itemsize == 1 else v.astype(np.int8)
-    w = v[:nb * size].reshape(nb, size)
+    w = v[:nb * size]
+    if not w.flags.c_contiguous:       # a field of a record: reducing short rows is ~30% faster contiguous
+        w = np.ascontiguousarray(w)
+    w = w.reshape(nb, size)
     if missing is not None:
         m = missing[:nb * size].reshape(nb, size)
         lo, hi = _sentinels(v.dtype)
