@@ -1944,10 +1944,7 @@ class Archive:
         ids = self.channel_ids(channels)
         if ids is not None and not ids:
             return
-        sel = self._frames_for(ids, start, end)
-        if frames is not None:
-            want = {e.frame_no for e in frames}
-            sel = [e for e in sel if e.frame_no in want]
+        sel = self._frames_for(ids, start, end, None if frames is None else [e.frame_no for e in frames])
         for e, data in self._frames_data(sel):
             fast = self._uniform_columns(e, data) if e.remap is None else None    # as frame_columns
             t, i, o, n = fast if fast is not None else self.frame_columns(e, data)

@@ -20,6 +20,7 @@ several files each channel name is prefixed by its file's stem and a colon (``ru
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import math
 import os
 import threading
@@ -222,42 +223,63 @@ class ViewFile:
             t, vals, miss = self._read_all(st, name, s.n, n)
             s.add(t, vals, miss)
 
-    def _pass(self, st: _State, frames: List[Any], names: set, progress: Any = None) -> None:
-        """One pass over ``frames``: each frame decompressed once, its records of ``names`` added to
-        the summaries and its ODIN events collected.  A frame that cannot be read is left out of
-        every channel (``notes`` says which)."""
-        events = [n for n, f in st.fields.items() if f.kind == "odin-event"]
-        want = sorted(names) + events
+    def _pass(self, st: _State, frames: List[Any], names: set, progress: Any = None, events: bool = True) -> None:
+        """One pass over ``frames``: each frame decompressed once and split into the typed values of
+        ``names`` on two helper threads (a few frames ahead: memory stays bounded), the values added
+        to the summaries in file order, the ODIN events collected (``events``).  A frame that
+        cannot be read is left out of every channel (``notes`` says which)."""
+        evs = [n for n, f in st.fields.items() if f.kind == "odin-event"] if events else []
+        want = sorted(names) + evs
         if not want or not frames:
             return
         total = float(sum(e.decompressed_size for e in frames))
         done = 0.0
-        todo = list(frames)
-        while todo:
-            last = -1
+
+        def work(e: Any) -> Tuple[Optional[List[Any]], Optional[BaseException]]:
+            out: List[Any] = []
             try:
-                for e, chans in st.ar.chunks(want, frames=todo):
-                    last = e.frame_no
+                for _e, chans in st.ar.chunks(want, frames=[e]):
                     for name, (t, rows) in chans.items():
                         f = st.fields[name]
                         if f.kind == "odin-event":
-                            self._add_events(name, t, rows, e.frame_no)
-                        elif name in self._summ:
+                            out.append((name, np.array(t), [bytes(p) for p in rows], None, True))
+                        elif name in names:
                             vals, miss = f.values(rows)
-                            self._summ[name].add(t, vals, miss)
-                    done += e.decompressed_size
-                    if progress is not None:
-                        progress(done, total)
-                todo = []
+                            out.append((name, t, {k: np.ascontiguousarray(v) for k, v in vals.items()}, miss, False))
             except DataError as exc:
-                rest = [e for e in todo if e.frame_no > last]
-                if not rest:
-                    raise
-                bad = rest[0]
-                st.bad.add(bad.frame_no)
+                return None, exc
+            return out, None
+
+        def apply(e: Any, got: Optional[List[Any]], exc: Optional[BaseException]) -> None:
+            nonlocal done
+            if got is None:
+                st.bad.add(e.frame_no)
                 st._maps.clear()
-                self.notes.append(f"{bad.describe()} left out: {exc}")
-                todo = rest[1:]
+                self.notes.append(f"{e.describe()} left out: {exc}")
+            else:
+                for name, t, vals, miss, is_event in got:
+                    if is_event:
+                        self._add_events(name, t, vals, e.frame_no)
+                    else:
+                        self._summ[name].add(t, vals, miss)
+            done += e.decompressed_size
+            if progress is not None:
+                progress(done, total)
+
+        if len(frames) <= 2:
+            for e in frames:
+                apply(e, *work(e))
+            return
+        with concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="fastodin-view-summary") as pool:
+            pending: "collections.deque[Tuple[Any, Any]]" = collections.deque()
+            for e in frames:
+                pending.append((e, pool.submit(work, e)))
+                if len(pending) >= 4:
+                    e0, f0 = pending.popleft()
+                    apply(e0, *f0.result())
+            while pending:
+                e0, f0 = pending.popleft()
+                apply(e0, *f0.result())
 
     def _add_events(self, name: str, t: np.ndarray, rows: Any, frame_no: int) -> None:
         room = sm.MAX_EVENTS - len(self._events)
@@ -304,7 +326,7 @@ class ViewFile:
                         self._complete_tail_upto(st, name, s, n_keep)
                 self._events = [e for e in self._events if e[3] in keep]
             if fresh:
-                self._pass(st, list(ar.frames[:j]), fresh)
+                self._pass(st, list(ar.frames[:j]), fresh, events=False)
             self._pass(st, list(ar.frames[j:]), set(self._summ))
             self._st = st
             self._frames.clear()
