@@ -429,3 +429,23 @@ def test_views_of_an_archive_without_fields(tmp_path):
         _st, j = get_json(s, "/api/channels")
         assert [c["fields"] for c in j["channels"]] == [[]]
         assert _error(s, "/api/series?channel=blob&field=value")[0] == 400
+
+
+def test_infinite_times_in_order(tmp_path):
+    """Records at -inf/+inf are in the unbounded windows only; their times are "inf" strings."""
+    lay = Layout.from_dtype(np.dtype("<f8"))
+    times = [-np.inf, 0.0, 0.5, 1.0, 1.0, 2.0, np.inf, np.inf]
+    vals = [1.0, np.nan, -np.inf, 3.0, 4.0, np.inf, -2.0, 5.0]
+    recs = [(0.0, 0, encode_meta({"fastodin": "channel", "name": "e", "layout": lay.to_json()}))]
+    recs += [(t, "e", np.float64(v).tobytes()) for t, v in zip(times, vals)]
+    raw = str(tmp_path / "inf.fastpack")
+    with open(raw, "wb") as f:
+        f.write(fastodin.encode(recs, namespace=True))
+    t, v = np.array(times), np.array(vals)
+    with serving([raw]) as s:
+        assert get_json(s, "/api/channels")[1]["channels"][0]["ordered"] is True
+        j = series(s, "e", "value")
+        assert j["t0"][0] == "-inf" and j["t1"][-1] == "inf" and j["min"][2] == "-inf" and j["max"][5] == "inf"
+        for start, end, pts in ((None, None, 8), (None, None, 3), (None, None, 1), (0.0, 2.0, 2), (0.5, None, 2),
+                                (None, 1.0, 8), (1.0, 1.5, 8)):
+            check_envelope(series(s, "e", "value", start, end, pts), t, v, start, end, pts)
