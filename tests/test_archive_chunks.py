@@ -15,7 +15,7 @@ import fastodin
 
 def _joined(ar, channels, start, end, frames=None):
     out = {}
-    for e, chans in ar.chunks(channels, start, end, frames=frames):
+    for _e, chans in ar.chunks(channels, start, end, frames=frames):
         assert chans, "frames without selected records are skipped"
         for name, (t, p) in chans.items():
             rows = [bytes(r) for r in p] if p.dtype == object else [r.tobytes() for r in p]

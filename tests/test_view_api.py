@@ -12,14 +12,13 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from view_helpers import check_envelope, get_json, request, series, serving
 
 import fastodin
 from fastodin.archive.layout import Layout
 from fastodin.metadata import encode_meta
 from fastodin.view import summary as sm
 from fastodin.view.dataset import MAX_POINTS, ViewSet
-
-from view_helpers import check_envelope, get_json, request, series, serving
 
 DT = np.dtype([("x", "<f8"), ("y", "<f4"), ("k", "<i2"), ("b", "?"), ("u", "<u8")])
 N = 40_000
@@ -352,7 +351,7 @@ def test_summary_cache_reused_and_invalidated(files, tmp_path):
     assert e["max"][-1] == 4999.0 and int(e["n"].sum()) == 5000
     vs.close()
     # the file changes: the cache is not used
-    with fastodin.Writer(src) as w:
+    with fastodin.Writer(src, overwrite=True) as w:
         w.write_many(np.arange(5000) * 0.1, "p", -np.arange(5000.0))
     vs = ViewSet([src], cache_dir=cache)
     vs.build()

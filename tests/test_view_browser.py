@@ -13,11 +13,10 @@ import time
 
 import numpy as np
 import pytest
-
-import fastodin
-
 from view_browser import Browser, BrowserUnavailable
 from view_helpers import check_envelope, get_json, serving
+
+import fastodin
 
 SET = "odin/set/0xB5A6"
 FIELD = "imu.accel.x"
@@ -233,7 +232,7 @@ def test_page_follows_a_growing_file(browser, tmp_path):
                     time.sleep(0.02)
                 assert got == k[0]
                 lat.append(time.monotonic() - t0)
-            print(f"page live latency: {['%.2f' % x for x in lat]} s")
+            print(f"page live latency: {[f'{x:.2f}' for x in lat]} s")
     finally:
         w.close()
 

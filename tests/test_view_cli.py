@@ -64,7 +64,7 @@ def _stop(p, sig=signal.SIGINT, timeout=30):
     except subprocess.TimeoutExpired:
         p.kill()
         p.communicate()
-        raise AssertionError("fastodin view did not stop")
+        raise AssertionError("fastodin view did not stop") from None
     return p.returncode, out, err
 
 

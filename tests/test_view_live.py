@@ -9,12 +9,11 @@ import threading
 import time
 
 import numpy as np
+from view_helpers import check_envelope, get_json, series, serving
 
 import fastodin
 from fastodin.archive.layout import Layout
 from fastodin.metadata import encode_meta
-
-from view_helpers import check_envelope, get_json, series, serving
 
 DT = np.dtype([("a", "<f8"), ("b", "<i4")])
 
@@ -62,9 +61,8 @@ def test_archive_being_recorded(tmp_path):
     try:
         with serving([path], poll_interval=0.1) as srv:
             _wait_count(srv, "s", 3000)
-            for step, n in enumerate([1, 63, 64, 65, 2500, 7, 9000, 1]):
-                stop = threading.Event()
-                th = threading.Thread(target=lambda: (batch(n), stop.set()))   # a writer thread
+            for n in [1, 63, 64, 65, 2500, 7, 9000, 1]:
+                th = threading.Thread(target=batch, args=(n,))   # a writer thread
                 th.start()
                 th.join()
                 t_w = time.monotonic()

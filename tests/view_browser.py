@@ -84,8 +84,8 @@ class Browser:
         """Wait until the page shows at least ``plots`` plots, has no fetch pending or scheduled and
         every series holds data."""
         end = time.monotonic() + timeout
-        js = ("const s = window.fastodinView; if (!s || !s.ready || s.plots.length < %d) return false;"
-              "return s.busy() === 0 && s.plots.every(p => p.error || p.series.every(x => x.data));" % plots)
+        js = (f"const s = window.fastodinView; if (!s || !s.ready || s.plots.length < {plots:d}) return false;"
+              "return s.busy() === 0 && s.plots.every(p => p.error || p.series.every(x => x.data));")
         stable = 0
         while time.monotonic() < end:
             if self.script(js):

@@ -519,7 +519,8 @@ class ViewSet:
     """The files of one viewer.  With several files each channel name is ``stem:name`` (a stem
     that repeats gets ``~2``, ``~3``...); one file's channels keep their names."""
 
-    def __init__(self, paths: List[str], *, cache_dir: Any = None, info: Optional[Callable[[Any], Dict[str, Any]]] = None,
+    def __init__(self, paths: List[str], *, cache_dir: Any = None,
+                 info: Optional[Callable[[Any], Dict[str, Any]]] = None,
                  followers: Optional[List[Follower]] = None) -> None:
         if not paths:
             raise UsageError("ViewSet: no file given")

@@ -35,13 +35,15 @@ Envelope = Dict[str, np.ndarray]
 Reader = Callable[[int, int], Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]]
 
 
-def empty(stat: np.dtype = np.dtype(np.float64)) -> Envelope:
-    """The envelope of a window without records."""
+def empty(stat: Optional[np.dtype] = None) -> Envelope:
+    """The envelope of a window without records (min/max of dtype ``stat``, default float64)."""
+    stat = np.dtype(np.float64) if stat is None else stat
     return {"t0": np.empty(0), "t1": np.empty(0), "min": np.empty(0, stat), "max": np.empty(0, stat),
             "n": np.empty(0, np.int64), "nan": np.empty(0, np.int64)}
 
 
-def _prepared(v: np.ndarray, missing: Optional[np.ndarray], kind: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _prepared(v: np.ndarray, missing: Optional[np.ndarray],
+              kind: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per-record (for_min, for_max, is_nan) arrays: NaN/missing values made neutral."""
     if v.dtype.kind == "b":
         v = v.astype(np.int8)
@@ -58,9 +60,10 @@ def _prepared(v: np.ndarray, missing: Optional[np.ndarray], kind: str) -> Tuple[
 
 def _reduce(kind: str, lo: np.ndarray, hi: np.ndarray, nan: np.ndarray, starts: np.ndarray
             ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    nn = np.add.reduceat(nan, starts, dtype=np.int64)
     if kind == "float":
-        return np.fmin.reduceat(lo, starts), np.fmax.reduceat(hi, starts), np.add.reduceat(nan, starts, dtype=np.int64)
-    return np.minimum.reduceat(lo, starts), np.maximum.reduceat(hi, starts), np.add.reduceat(nan, starts, dtype=np.int64)
+        return np.fmin.reduceat(lo, starts), np.fmax.reduceat(hi, starts), nn
+    return np.minimum.reduceat(lo, starts), np.maximum.reduceat(hi, starts), nn
 
 
 def runs(t: np.ndarray, v: np.ndarray, missing: Optional[np.ndarray], points: int, kind: str,

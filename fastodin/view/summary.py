@@ -332,7 +332,8 @@ def cache_path(path: str, cache_dir: Optional[str] = None) -> str:
     return os.path.join(cache_dir, f"{os.path.basename(real)}-{h}.summary")
 
 
-def save(dest: str, key: Dict[str, Any], summaries: Dict[str, ChannelSummary], events: List[Tuple[float, str, bytes, int]],
+def save(dest: str, key: Dict[str, Any], summaries: Dict[str, ChannelSummary],
+         events: List[Tuple[float, str, bytes, int]],
          events_dropped: int) -> None:
     """Write the cache file ``dest`` (a temporary name in the same directory, renamed when complete).
     Layout (spec/view-api.md): ``MAGIC | u32 VERSION | u32 H | H bytes of JSON header | zero pad
@@ -346,7 +347,8 @@ def save(dest: str, key: Dict[str, Any], summaries: Dict[str, ChannelSummary], e
                       "fields": [{"name": f.name, "dtype": f.dtype, "stat": f.stat.str} for f in s.fields]})
         for what, a in (s.arrays().items() if s.ordered else ()):
             a = np.ascontiguousarray(a, a.dtype.newbyteorder("<"))
-            table.append({"channel": name, "array": what, "dtype": a.dtype.str, "offset": pos, "count": int(a.shape[0])})
+            table.append({"channel": name, "array": what, "dtype": a.dtype.str, "offset": pos,
+                          "count": int(a.shape[0])})
             b = a.tobytes()
             blobs.append(b + bytes(-len(b) & 7))
             pos += len(b) + (-len(b) & 7)

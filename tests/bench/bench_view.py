@@ -47,7 +47,7 @@ def build(path: str, n: int) -> None:
     per = n // N_CH
     slab = 20000
     tmp = path + ".part"
-    with fastodin.Writer(tmp, flush_interval=None) as w:
+    with fastodin.Writer(tmp, flush_interval=None, overwrite=True) as w:
         for s in range(0, per, slab):
             k = min(slab, per - s)
             i = np.arange(s, s + k)
@@ -143,7 +143,7 @@ def live_latency(cache: str, batches: int = 20) -> List[float]:
     out = []
     try:
         n = 1000
-        for k in range(batches):
+        for _ in range(batches):
             w.write_many((n + np.arange(100)) * 1e-3, "live", np.ones(100))
             n += 100
             t0 = time.perf_counter()
