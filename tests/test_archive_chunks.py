@@ -132,3 +132,30 @@ def test_chunks_equal_columns_long_files(tmp_path, run, frame):
         assert fast >= len(ar.frames) - 2
         for sel, start, end in ((None, None, None), ("b", None, None), (["a", "c"], 3.0, 17.5)):
             assert _joined(ar, sel, start, end) == _columns(ar, sel, start, end)
+
+
+def test_chunks_times_in_seconds_with_a_time_base(tmp_path):
+    """A file that declares a time base: chunks() gives seconds, as read() and columns() do (and
+    the viewer's times are those seconds)."""
+    from fastodin.timebase import TimeBase
+
+    tb = TimeBase.from_ns(1_700_000_000_000_000_123)
+    path = str(tmp_path / "tb.fastpack.zst")
+    ns = np.arange(5000, dtype=np.uint64) * np.uint64(1_000_000) + np.uint64(1_700_000_000_000_000_123)
+    with fastodin.Writer(path, time_base=tb, frame_size=4096) as w:
+        w.write_many(tb.raw_from_ns(ns), "a", np.arange(5000, dtype="<f8"))
+    with fastodin.open(path) as ar:
+        t_read = ar.read("a")[0]
+        assert t_read[0] > 1.6e9                                  # seconds since the epoch
+        got = _joined(ar, "a", None, None)
+        assert got == _columns(ar, "a", None, None)
+        assert got["a"][0] == t_read.tolist()
+        s0 = float(t_read[1000])
+        assert _joined(ar, "a", s0, None) == _columns(ar, "a", s0, None)
+    from fastodin.view.dataset import ViewSet
+
+    vs = ViewSet([path], cache_dir=False)
+    vs.build()
+    e = vs.series("a", "value", None, None, 5000)
+    assert e["t0"].tolist() == t_read.tolist()
+    vs.close()

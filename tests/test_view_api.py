@@ -191,9 +191,14 @@ def test_odin_fields_are_decodes_columns(tmp_path):
             names = [f["name"] for f in c["fields"]]
             assert "sequence" in names and not {"timestamp", "ticks", "time"} & set(names)
             assert set(names) <= set(cols)
-            times = ar.read(c["name"])[0]
+            times, typed = ar.read(c["name"])            # Archive.read's typed ODIN columns
+            from fastodin.odin.schema import flat_columns
+
+            read_cols = flat_columns(typed)
+            assert set(names) <= set(read_cols)
             for f in names[:6]:
                 col = cols[f]
+                assert np.array_equal(read_cols[f], col, equal_nan=col.dtype.kind == "f")
                 assert c["fields"][names.index(f)]["dtype"] == col.dtype.str
                 for pts in (10, 100000 // 10):
                     jj = series(s, c["name"], f, None, None, min(pts, MAX_POINTS))

@@ -1947,7 +1947,9 @@ class Archive:
         sel = self._frames_for(ids, start, end, None if frames is None else [e.frame_no for e in frames])
         for e, data in self._frames_data(sel):
             fast = self._uniform_columns(e, data) if e.remap is None else None    # as frame_columns
-            t, i, o, n = fast if fast is not None else self.frame_columns(e, data)
+            t, i, o, n = fast if fast is not None else self._frame_columns_raw(e, data)
+            if self._seconds is not None:
+                t = self._seconds.seconds(t)
             m = self._mask(t, i, None, start, end)
             if m is not None:
                 t, i, o, n = t[m], i[m], o[m], n[m]

@@ -9,10 +9,11 @@ time columns ``timestamp``/``ticks``/``time`` are left out: the plot's time is t
 Only numeric fields (bool, integers, floats) are plotted; a channel without any is *raw*:
 listed, not plotted.
 
-ODIN typed values come through :class:`OdinSetFields`, a small adapter over the public
-``fastodin.odin`` API (the set's definition as ``decode`` learns it, the rows viewed with that
-definition's packet dtype, columns by :class:`~fastodin.odin.table.SetTable`): when
-``Archive.read`` returns typed ODIN columns itself, :func:`channel_fields` can use that instead.
+ODIN typed values come through :class:`OdinSetFields`: the set's definition as
+:func:`fastodin.odin.decode.decode_archive_set` (what ``Archive.read`` uses for ODIN sets) learns
+it, each frame's packets viewed with that definition's packet dtype, columns by
+:class:`~fastodin.odin.table.SetTable` -- the values ``Archive.read`` and ``decode`` give, read
+frame by frame.
 
 >>> import numpy as np
 >>> from fastodin.archive.layout import Layout
@@ -197,20 +198,16 @@ class RawFields(ChannelFields):
 
 
 def _odin_definition(ar: Any, channel: str) -> Any:
-    """The SetDef :func:`fastodin.odin.decode` uses for the first DATA packet of ``channel``:
-    decode is given that packet with the identifier/type packets and id-0 metadata recorded up to
-    its time (only the first frames are read)."""
-    from ..odin.decode import decode
+    """The SetDef :func:`fastodin.odin.decode` uses for the first DATA packet of ``channel``
+    (:func:`fastodin.odin.decode.decode_archive_set` over the records up to its time: only the
+    first frames are read)."""
+    from ..odin.decode import decode_archive_set
 
     first = next(iter(ar.records(channels=channel)), None)
     if first is None:
         return None
     upto = math.nextafter(first.time, math.inf) if math.isfinite(first.time) else None
-    sel: List[Any] = [f"{channel}/identifier", "odin/types", 0]
-    before = [r for r in ar.records(channels=sel, end=upto) if r.id != first.id]
-    res = decode(before + [first])
-    sid = int(channel.rsplit("0x", 1)[1], 16)
-    tab = res.get(sid)
+    _t, tab = decode_archive_set(ar, int(channel.rsplit("0x", 1)[1], 16), end=upto)
     return None if tab is None else tab.definition
 
 
