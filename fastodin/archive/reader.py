@@ -1919,6 +1919,95 @@ class Archive:
             out[name] = (tt, vv)
         return out
 
+    def chunks(self, channels: Union[None, str, Iterable[str]] = None, start: Optional[float] = None,
+               end: Optional[float] = None, *, frames: Optional[Iterable[FrameEntry]] = None
+               ) -> Iterator[Tuple[FrameEntry, Dict[str, Tuple[np.ndarray, np.ndarray]]]]:
+        """:meth:`columns`, one frame at a time: memory stays bounded by a few frames, whatever the file.
+
+        Yields ``(entry, {name: (times, payloads)})`` for each frame holding a selected channel
+        (file order; the next frames are decompressed on helper threads meanwhile), with that
+        frame's records of ``start <= time < end``; frames without such records are skipped.
+        ``payloads`` is an ``(n, size)`` uint8 array when the channel's payloads in the frame
+        have one size (a read-only view of the frame's data when evenly spaced), else an object
+        array of bytes.  ``frames``: look only at these entries (e.g. the ones a growing file
+        gained since the last look).
+
+        >>> import os, tempfile
+        >>> from fastodin.archive.writer import Writer
+        >>> path = os.path.join(tempfile.mkdtemp(), "k.fastpack.zst")
+        >>> with Writer(path) as w:
+        ...     w.write_many([0.0, 1.0, 2.0], "x", [b"ab", b"cd", b"ef"])
+        >>> with open_archive(path) as ar:
+        ...     [(e.frame_no, t.tolist(), p.tobytes()) for e, c in ar.chunks("x", start=1.0) for t, p in c.values()]
+        [(0, [1.0, 2.0], b'cdef')]
+        """
+        ids = self.channel_ids(channels)
+        if ids is not None and not ids:
+            return
+        sel = self._frames_for(ids, start, end, None if frames is None else [e.frame_no for e in frames])
+        for e, data in self._frames_data(sel):
+            fast = self._uniform_columns(e, data) if e.remap is None else None    # as frame_columns
+            t, i, o, n = fast if fast is not None else self._frame_columns_raw(e, data)
+            if self._seconds is not None:
+                t = self._seconds.seconds(t)
+            m = self._mask(t, i, None, start, end)
+            if m is not None:
+                t, i, o, n = t[m], i[m], o[m], n[m]
+            groups: Dict[str, List[int]] = {}
+            for cid in e.channels:
+                if ids is None or cid in ids:
+                    groups.setdefault(self.names.get(cid, "0" if cid == 0 else f"#{cid}"), []).append(cid)
+            out: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
+            runs: Optional[Dict[int, List[Tuple[int, int]]]] = None
+            if len(e.channels) > 1 and t.shape[0]:
+                # channels written in batches lie in a few runs: find them in one pass
+                cut = np.flatnonzero(i[1:] != i[:-1]) + 1
+                if cut.shape[0] < 256:
+                    bounds = [0] + cut.tolist() + [t.shape[0]]
+                    runs = {}
+                    for a, b, cid in zip(bounds[:-1], bounds[1:], i[bounds[:-1]].tolist()):
+                        runs.setdefault(cid, []).append((a, b))
+            for name, gids in groups.items():
+                spans = None if runs is None else sorted(r for g in gids for r in runs.get(g, ()))
+                if len(groups) == 1 and len(e.channels) == len(gids):
+                    ct, co, cn = t, o, n
+                elif spans is not None and len(spans) == 1:
+                    a, b = spans[0]
+                    ct, co, cn = t[a:b], o[a:b], n[a:b]
+                    if fast is not None and m is None and b > a:
+                        # one size, evenly spaced (the fast path checked every header): a view
+                        L = int(cn[0])
+                        st = int(co[1] - co[0]) if b - a > 1 else L + (-L & 7) + 16
+                        base = np.frombuffer(data, np.uint8)
+                        out[name] = (ct, np.lib.stride_tricks.as_strided(base[int(co[0]):], shape=(b - a, L),
+                                                                         strides=(st, 1), writeable=False))
+                        continue
+                else:
+                    if spans is not None:
+                        w = np.concatenate([np.arange(a, b) for a, b in spans]) if spans else np.empty(0, np.int64)
+                    else:
+                        w = np.flatnonzero(i == gids[0]) if len(gids) == 1 else np.flatnonzero(np.isin(i, gids))
+                    ct, co, cn = t[w], o[w], n[w]
+                k = ct.shape[0]
+                if not k:
+                    continue
+                L = int(cn[0])
+                if bool((cn == L).all()):
+                    st = int(co[1] - co[0]) if k > 1 else L
+                    if L and st >= L and (k == 1 or bool((co[1:] - co[:-1] == st).all())):
+                        base = np.frombuffer(data, np.uint8)
+                        v = np.lib.stride_tricks.as_strided(base[int(co[0]):], shape=(k, L), strides=(st, 1),
+                                                            writeable=False)
+                    else:
+                        v = _rows(data, co, L).view(np.uint8).reshape(k, L) if L else np.zeros((k, 0), np.uint8)
+                else:
+                    mv = memoryview(data)
+                    v = np.empty(k, object)
+                    v[:] = [bytes(mv[a:a + b]) for a, b in zip(co.tolist(), cn.tolist())]
+                out[name] = (ct, v)
+            if out:
+                yield e, out
+
     def _channel_frames(self, ids: set) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(frame numbers, t_min, t_max) of the frames holding ``ids`` (NaN-only stats are NaN)."""
         key = frozenset(ids)

@@ -10,7 +10,7 @@ Exit codes (documented in ``fastodin --help`` and the README):
 2     usage: bad arguments (argparse's own code)
 3     I/O or system: missing file, permission, disk full, port in use, network
 4     an optional dependency is missing (pyserial, pyarrow, ...)
-130   interrupted by Ctrl-C outside ``record`` (where Ctrl-C is a normal stop)
+130   interrupted by Ctrl-C outside ``record`` and ``view`` (where Ctrl-C is the normal stop)
 ====  ===========================================================================
 
 >>> human_bytes(1536), human_rate(2_500_000)

@@ -5,6 +5,6 @@
 """
 from __future__ import annotations
 
-from . import cat, convert, demo, export, info, ls, record, recover, replay, verify
+from . import cat, convert, demo, export, info, ls, record, recover, replay, verify, view
 
-MODULES = [demo, info, ls, cat, export, record, replay, convert, verify, recover]
+MODULES = [demo, info, ls, cat, export, record, replay, convert, verify, recover, view]
